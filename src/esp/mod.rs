@@ -1,0 +1,25 @@
+//! The client model: `esp_websocket_client` v1.8 with ESP-IDF's `transport_ws`,
+//! following `spec/esp-websocket-client.md`.
+
+mod client;
+mod config;
+mod core;
+mod env;
+mod event;
+pub mod frame;
+pub mod handshake;
+mod profile;
+mod task;
+mod uri;
+mod ws_transport;
+
+pub use client::{EspErr, EspWebsocketClient, PORT_MAX_DELAY, PORT_TICK_PERIOD_MS, TickType, ms_to_ticks};
+pub use config::{
+    Config, DEFAULT_BUFFER_SIZE, DEFAULT_USER_AGENT, InitError, KeepAlive, Storage, TransportType,
+    basic_auth,
+};
+pub use core::{HandlerId, State};
+pub use env::{Env, SharedRng};
+pub use event::{ErrorHandle, ErrorType, Event, EventData, EventFilter, EventId, OwnedEvent};
+pub use profile::Profile;
+pub use uri::{ParsedUri, UriError, parse_uri};

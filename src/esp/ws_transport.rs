@@ -1,0 +1,371 @@
+//! `transport_ws`: the upgrade handshake over the esp transport, frame reads with the
+//! device's chunking and timeout rules, and masked frame writes (spec §5).
+
+use super::env::SharedRng;
+use super::frame::{self, OP_NONE};
+use super::handshake::{self, RequestParams, Verdict, WS_BUFFER_SIZE};
+use super::profile::Profile;
+use crate::transport::{EspReader, EspTransport, EspWriter};
+
+/// What the handshake sends besides host and port (pushed in at `start()`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WsSettings {
+    /// The request path (with query).
+    pub path: String,
+    /// `User-Agent`.
+    pub user_agent: String,
+    /// `Sec-WebSocket-Protocol`.
+    pub subprotocol: Option<String>,
+    /// `Authorization` value.
+    pub auth: Option<String>,
+    /// Extra header lines (`esp_transport_ws_set_headers`).
+    pub headers: Option<String>,
+}
+
+/// The ws transport of one client between two `start()` calls.
+#[derive(Debug)]
+pub struct WsTransport {
+    /// The TCP or SSL transport underneath.
+    pub inner: EspTransport,
+    /// Handshake settings.
+    pub settings: WsSettings,
+    /// The HTTP status of the last parsed response; never reset (spec §5.2 item 7).
+    pub http_status_code: i32,
+    profile: Profile,
+}
+
+/// The result of `esp_transport_connect` on the ws transport.
+#[derive(Debug)]
+pub enum ConnectOutcome {
+    /// Upgraded.
+    Connected(WsReader, WsWriter),
+    /// A redirect: connect returned the status; the socket is left open (the device
+    /// leaks it), so the caller keeps it alive.
+    Redirect {
+        /// Where to go.
+        location: String,
+        /// The old connection, not closed.
+        leaked: Box<(WsReader, WsWriter)>,
+    },
+    /// Failed (-1); the reason is what the device logs.
+    Failed(&'static str),
+}
+
+impl WsTransport {
+    /// A ws transport over `inner`.
+    pub fn new(inner: EspTransport, settings: WsSettings, profile: Profile) -> Self {
+        WsTransport { inner, settings, http_status_code: 0, profile }
+    }
+
+    /// Connects, upgrades, and returns the header lines that raise `HEADER_RECEIVED`
+    /// (they are reported even when the upgrade then fails).
+    pub async fn connect(
+        &mut self,
+        host: &str,
+        port: u16,
+        timeout_ms: i32,
+        rng: &SharedRng,
+    ) -> (ConnectOutcome, Vec<Vec<u8>>) {
+        let Some(conn) = self.inner.connect(host, port, timeout_ms).await else {
+            return (ConnectOutcome::Failed("transport connect failed"), Vec::new());
+        };
+        let (mut reader, mut writer) = (conn.reader, conn.writer);
+        let key = handshake::make_key(rng.bytes16());
+        let params = RequestParams {
+            path: &self.settings.path,
+            host,
+            port,
+            user_agent: &self.settings.user_agent,
+            subprotocol: self.settings.subprotocol.as_deref(),
+            auth: self.settings.auth.as_deref(),
+            headers: self.settings.headers.as_deref(),
+        };
+        let Some(request) = handshake::build_request(&params, &key) else {
+            writer.close().await;
+            return (ConnectOutcome::Failed("Error in request generation"), Vec::new());
+        };
+        if writer.write(request.as_bytes(), Some(timeout_ms.max(0) as u64)).await <= 0 {
+            writer.close().await;
+            return (ConnectOutcome::Failed("Error write"), Vec::new());
+        }
+        // Read until the blank line, in a buffer one byte short of WS_BUFFER_SIZE.
+        let mut buf = vec![0u8; WS_BUFFER_SIZE - 1];
+        let mut len = 0;
+        let header_end = loop {
+            if let Some(p) = buf[..len].windows(4).position(|w| w == b"\r\n\r\n") {
+                break p + 4;
+            }
+            if len == buf.len() {
+                writer.close().await;
+                return (ConnectOutcome::Failed("Response headers too large"), Vec::new());
+            }
+            let n = reader.read(&mut buf[len..], timeout_ms).await;
+            if n <= 0 {
+                writer.close().await;
+                return (ConnectOutcome::Failed("Error read response for Upgrade header"), Vec::new());
+            }
+            len += n as usize;
+        };
+        let response = handshake::judge_response(&buf[..header_end], &key, self.profile);
+        if let Some(s) = response.status {
+            self.http_status_code = s;
+        }
+        let lines = response.header_lines;
+        match response.verdict {
+            Verdict::Upgraded => {
+                // Bytes after the blank line are the first frames (spec §5.2 item 6).
+                reader.unread(&buf[header_end..len]);
+                let r = WsReader::new(reader, self.profile);
+                let w = WsWriter { io: writer, rng: rng.clone() };
+                (ConnectOutcome::Connected(r, w), lines)
+            }
+            Verdict::Redirect(location) => {
+                let r = WsReader::new(reader, self.profile);
+                let w = WsWriter { io: writer, rng: rng.clone() };
+                (ConnectOutcome::Redirect { location, leaked: Box::new((r, w)) }, lines)
+            }
+            Verdict::Failed(why) => {
+                writer.close().await;
+                (ConnectOutcome::Failed(why), lines)
+            }
+        }
+    }
+}
+
+/// The frame being read (`ws_transport_frame_state_t`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct FrameState {
+    /// Opcode, or [`OP_NONE`] when no header was read.
+    opcode: u16,
+    fin: bool,
+    payload_len: i32,
+    bytes_remaining: i64,
+    mask: Option<[u8; 4]>,
+}
+
+/// The receive side of a ws connection.
+#[derive(Debug)]
+pub struct WsReader {
+    io: EspReader,
+    frame: FrameState,
+    profile: Profile,
+}
+
+enum Header {
+    /// Nothing arrived before the timeout.
+    None,
+    /// A header was read.
+    Read,
+}
+
+impl WsReader {
+    fn new(io: EspReader, profile: Profile) -> Self {
+        WsReader {
+            io,
+            frame: FrameState { opcode: OP_NONE, fin: false, payload_len: 0, bytes_remaining: 0, mask: None },
+            profile,
+        }
+    }
+
+    /// Bytes already buffered (handshake leftovers or polled input).
+    pub fn buffered(&self) -> usize {
+        self.io.buffered()
+    }
+
+    /// `esp_transport_ws_get_read_opcode`.
+    pub fn read_opcode(&self) -> u16 {
+        self.frame.opcode
+    }
+
+    /// `esp_transport_ws_get_fin_flag`.
+    pub fn fin(&self) -> bool {
+        self.frame.fin
+    }
+
+    /// `esp_transport_ws_get_read_payload_len`.
+    pub fn payload_len(&self) -> i32 {
+        self.frame.payload_len
+    }
+
+    /// `ws_poll_read`.
+    pub async fn poll_read(&mut self, timeout_ms: i32) -> i32 {
+        self.io.poll_read(timeout_ms).await
+    }
+
+    /// `esp_transport_ws_poll_connection_closed`.
+    pub async fn poll_connection_closed(&mut self, timeout_ms: i32) -> i32 {
+        self.io.poll_connection_closed(timeout_ms).await
+    }
+
+    /// Reads exactly `buf.len()` bytes; `first_may_time_out` lets the very first read
+    /// time out quietly (no header yet). Returns the read result that stopped it.
+    async fn read_exact(&mut self, buf: &mut [u8], timeout_ms: i32, first_may_time_out: bool) -> Result<bool, i32> {
+        let mut got = 0;
+        while got < buf.len() {
+            let n = self.io.read(&mut buf[got..], timeout_ms).await;
+            if n < 0 {
+                return Err(n);
+            }
+            if n == 0 {
+                if got == 0 && first_may_time_out {
+                    return Ok(false);
+                }
+                // A timeout part-way through a header is an error.
+                return Err(-1);
+            }
+            got += n as usize;
+        }
+        Ok(true)
+    }
+
+    async fn read_header(&mut self, timeout_ms: i32) -> Result<Header, i32> {
+        let mut h = [0u8; 2];
+        if !self.read_exact(&mut h, timeout_ms, true).await? {
+            return Ok(Header::None);
+        }
+        let fin = h[0] & 0x80 != 0;
+        let rsv = h[0] & 0x70;
+        let opcode = h[0] & 0x0F;
+        let masked = h[1] & 0x80 != 0;
+        let len7 = u64::from(h[1] & 0x7F);
+        let len = match len7 {
+            126 => {
+                let mut b = [0u8; 2];
+                self.read_exact(&mut b, timeout_ms, false).await?;
+                u64::from(u16::from_be_bytes(b))
+            }
+            127 => {
+                let mut b = [0u8; 8];
+                self.read_exact(&mut b, timeout_ms, false).await?;
+                u64::from_be_bytes(b)
+            }
+            n => n,
+        };
+        let mask = if masked {
+            let mut m = [0u8; 4];
+            self.read_exact(&mut m, timeout_ms, false).await?;
+            Some(m)
+        } else {
+            None
+        };
+        if self.profile.validates_frames() {
+            let control = frame::is_control(opcode);
+            if rsv != 0 || frame::is_reserved(opcode) || (control && !fin) || len >> 31 != 0 {
+                return Err(-1);
+            }
+            if control && len > 125 {
+                // The payload is drained before the read fails.
+                let mut sink = vec![0u8; len as usize];
+                let _ = self.read_exact(&mut sink, timeout_ms, false).await;
+                return Err(-1);
+            }
+        }
+        // An oversized 64-bit length becomes 0xFFFFFFFF, i.e. -1 as an int, on IDF 5.5.
+        let payload_len = if len > i32::MAX as u64 { -1 } else { len as i32 };
+        self.frame = FrameState {
+            opcode: u16::from(opcode),
+            fin,
+            payload_len,
+            bytes_remaining: i64::from(payload_len.max(0)),
+            mask,
+        };
+        Ok(Header::Read)
+    }
+
+    /// `esp_transport_read` on the ws transport (`ws_read`): the next chunk of the
+    /// current frame, or the header and first chunk of a new one. Returns the chunk
+    /// length, 0 on a timeout (with [`WsReader::read_opcode`] `== OP_NONE` when no
+    /// header arrived), or a negative error.
+    pub async fn read(&mut self, buf: &mut [u8], timeout_ms: i32) -> i32 {
+        if self.frame.bytes_remaining <= 0 {
+            match self.read_header(timeout_ms).await {
+                Err(e) => {
+                    self.frame.bytes_remaining = 0;
+                    return e;
+                }
+                Ok(Header::None) => {
+                    self.frame.opcode = OP_NONE;
+                    return 0;
+                }
+                Ok(Header::Read) => {}
+            }
+            if self.frame.payload_len <= 0 {
+                return 0;
+            }
+            let opcode = self.frame.opcode as u8;
+            if frame::is_control(opcode) && self.profile.reads_control_whole() {
+                let len = self.frame.payload_len as usize;
+                self.frame.bytes_remaining = 0;
+                if len > buf.len() {
+                    return -1;
+                }
+                if let Err(e) = self.read_exact(&mut buf[..len], timeout_ms, false).await {
+                    return e.min(-1);
+                }
+                if let Some(m) = self.frame.mask {
+                    frame::apply_mask(&mut buf[..len], m);
+                }
+                return len as i32;
+            }
+        }
+        let want = buf.len().min(self.frame.bytes_remaining as usize);
+        let n = self.io.read(&mut buf[..want], timeout_ms).await;
+        if n < 0 {
+            self.frame.bytes_remaining = 0;
+            return n;
+        }
+        if n == 0 {
+            // A payload timeout keeps the frame position (spec §5.3).
+            return 0;
+        }
+        if let Some(m) = self.frame.mask {
+            frame::apply_mask(&mut buf[..n as usize], m);
+        }
+        self.frame.bytes_remaining -= i64::from(n);
+        n
+    }
+}
+
+/// The send side of a ws connection.
+#[derive(Debug)]
+pub struct WsWriter {
+    io: EspWriter,
+    rng: SharedRng,
+}
+
+impl WsWriter {
+    /// `esp_transport_ws_send_raw` / `_ws_write`: one masked frame with `b0` (opcode
+    /// and FIN), header and payload in two writes; the payload is masked in `scratch`
+    /// (the client's TX buffer). Returns the payload bytes written, 0 on timeout, or a
+    /// negative error.
+    pub async fn send_frame(
+        &mut self,
+        b0: u8,
+        payload: &[u8],
+        timeout_ms: Option<u64>,
+        scratch: &mut Vec<u8>,
+    ) -> i32 {
+        let poll = self.io.poll_write();
+        if poll <= 0 {
+            return poll;
+        }
+        let mask = self.rng.bytes4();
+        let header = frame::client_header(b0, payload.len(), mask);
+        let n = self.io.write(&header, timeout_ms).await;
+        if n != header.len() as i32 {
+            return if n == 0 { 0 } else { -1 };
+        }
+        if payload.is_empty() {
+            return 0;
+        }
+        scratch.clear();
+        scratch.extend_from_slice(payload);
+        frame::apply_mask(scratch, mask);
+        self.io.write(scratch, timeout_ms).await
+    }
+
+    /// `esp_transport_close` on the send side.
+    pub async fn close(&mut self) {
+        self.io.close().await;
+    }
+}
