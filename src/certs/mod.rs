@@ -1,0 +1,6 @@
+//! Test certificates made with rcgen: a CA, server certificates for the loopback
+//! names, the deliberately bad ones, and an mTLS client certificate.
+
+mod pki;
+
+pub use pki::{CertKey, PkiError, TestPki, LOOPBACK_NAMES};

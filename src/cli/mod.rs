@@ -1,0 +1,3 @@
+//! The command line: clap subcommands, each mapping its outcome to an exit code.
+
+pub mod connect;
