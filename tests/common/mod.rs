@@ -75,6 +75,17 @@ impl Events {
         }
     }
 
+    /// Skips events until `id` arrives, and returns it.
+    pub async fn skip_until(&mut self, id: EventId) -> OwnedEvent {
+        loop {
+            match self.next_within(WAIT).await {
+                Some((_, e)) if e.event == id => return e,
+                Some(_) => {}
+                None => panic!("{id:?} never came; seen: {:?}", self.names()),
+            }
+        }
+    }
+
     /// Expects these events in this order.
     pub async fn expect_seq(&mut self, ids: &[EventId]) -> Vec<OwnedEvent> {
         let mut out = Vec::new();
