@@ -224,6 +224,15 @@ impl RawConn {
         ClientFrame { fin: h[0] & 0x80 != 0, rsv: h[0] & 0x70, opcode: h[0] & 0x0F, masked, payload }
     }
 
+    /// Asserts that the client sends nothing for `d`.
+    pub async fn expect_silent(&mut self, d: Duration) {
+        let mut tmp = [0u8; 64];
+        if let Ok(r) = timeout(d, self.stream.read(&mut tmp)).await {
+            let n = *r.as_ref().unwrap_or(&0);
+            panic!("expected silence from the client, got {r:?} ({:?})", &tmp[..n]);
+        }
+    }
+
     /// Waits for the client to close the connection (EOF or reset), within `limit`.
     pub async fn expect_closed(&mut self, limit: Duration) -> bool {
         let deadline = Instant::now() + limit;
