@@ -142,8 +142,10 @@ impl TlsOptions {
                 })
             }
         };
+        // ESP-IDF's mbedTLS speaks TLS 1.2 unless TLS 1.3 is enabled in menuconfig
+        // (off by default), so a rejected client certificate fails the handshake itself.
         let builder = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
+            .with_protocol_versions(&[&rustls::version::TLS12])
             .map_err(|_| TlsSetupError { esp_err: codes::ESP_ERR_MBEDTLS_SSL_HANDSHAKE_FAILED })?
             .dangerous()
             .with_custom_certificate_verifier(verifier);
