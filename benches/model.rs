@@ -46,19 +46,29 @@ fn main() {
     let mut line = String::new();
     BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("port line");
     let port: u16 = line.trim().parse().expect("the server prints its port");
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let rt =
+        tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     rt.block_on(async move {
         let uri = format!("ws://127.0.0.1:{port}/bench");
-        println!("echo throughput, {ROUNDS} round trips of {} KiB (after {WARMUP} warm-up):", MESSAGE / 1024);
+        println!(
+            "echo throughput, {ROUNDS} round trips of {} KiB (after {WARMUP} warm-up):",
+            MESSAGE / 1024
+        );
         let base = tungstenite_echo(&uri).await;
         println!("  tokio-tungstenite client      {:8.1} MiB/s  (baseline)", base);
         for size in [1024, 65536] {
             let model = model_echo(&uri, size).await;
-            println!("  model, buffer_size {size:>5}     {model:8.1} MiB/s  ratio {:.2}", model / base);
+            println!(
+                "  model, buffer_size {size:>5}     {model:8.1} MiB/s  ratio {:.2}",
+                model / base
+            );
         }
         let (per, beyond) = idle_memory(&uri).await;
         println!("memory of {INSTANCES} connected idle instances (buffer_size 1024):");
-        println!("  {per} bytes per instance, {beyond} bytes beyond its two buffers ({:.1} KiB)", beyond as f64 / 1024.0);
+        println!(
+            "  {per} bytes per instance, {beyond} bytes beyond its two buffers ({:.1} KiB)",
+            beyond as f64 / 1024.0
+        );
     });
     drop(child.stdin.take());
     let _ = child.kill();
@@ -95,7 +105,8 @@ async fn tungstenite_echo(uri: &str) -> f64 {
 
 async fn model_echo(uri: &str, buffer_size: i32) -> f64 {
     let config = Config { uri: Some(uri.into()), buffer_size, ..Config::default() };
-    let client = EspWebsocketClient::try_init(&config, &Env::real_seeded(1), Profile::Idf6).unwrap();
+    let client =
+        EspWebsocketClient::try_init(&config, &Env::real_seeded(1), Profile::Idf6).unwrap();
     let connected = Arc::new(Notify::new());
     let done = Arc::new(Notify::new());
     let received = Arc::new(AtomicUsize::new(0));
@@ -105,7 +116,8 @@ async fn model_echo(uri: &str, buffer_size: i32) -> f64 {
             EventId::Connected => connected.notify_one(),
             EventId::Data if e.data.op_code == 2 || e.data.op_code == 0 => {
                 received.fetch_add(e.data.data.len(), Ordering::Relaxed);
-                let end = e.data.payload_offset as usize + e.data.data.len() == e.data.payload_len as usize;
+                let end = e.data.payload_offset as usize + e.data.data.len()
+                    == e.data.payload_len as usize;
                 if e.data.fin && end {
                     done.notify_one();
                 }
@@ -153,7 +165,9 @@ async fn idle_memory(uri: &str) -> (usize, usize) {
         c.start().await;
         clients.push(c);
     }
-    tokio::time::timeout(Duration::from_secs(60), all.notified()).await.expect("all instances connect");
+    tokio::time::timeout(Duration::from_secs(60), all.notified())
+        .await
+        .expect("all instances connect");
     // Let every task settle into its idle poll.
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let after = ALLOC.allocated();
@@ -167,7 +181,8 @@ async fn idle_memory(uri: &str) -> (usize, usize) {
 
 /// The echo server process: prints its port, echoes until its parent closes stdin.
 fn run_server() {
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let rt =
+        tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
     rt.block_on(async {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         println!("{}", listener.local_addr().unwrap().port());

@@ -22,7 +22,8 @@ async fn run_connect(args: &[&str]) -> (i32, Vec<Value>, String) {
     .expect("wsim connect finished in time")
     .expect("wsim runs");
     let stdout = String::from_utf8(out.stdout).unwrap();
-    let lines = stdout.lines().map(|l| serde_json::from_str(l).expect("each line is JSON")).collect();
+    let lines =
+        stdout.lines().map(|l| serde_json::from_str(l).expect("each line is JSON")).collect();
     (out.status.code().unwrap_or(-1), lines, String::from_utf8_lossy(&out.stderr).into_owned())
 }
 
@@ -42,7 +43,10 @@ async fn send_2000_bytes_then_close_prints_the_exact_event_sequence() {
         .map(|l| field(l, "event").as_str().unwrap())
         .filter(|n| *n != "header_received")
         .collect();
-    assert_eq!(names, ["begin", "before_connect", "connected", "data", "data", "data", "closed", "finish"]);
+    assert_eq!(
+        names,
+        ["begin", "before_connect", "connected", "data", "data", "data", "closed", "finish"]
+    );
     let data: Vec<&Value> = lines.iter().filter(|l| l["event"] == "data").collect();
     let pick = |v: &Value| {
         (
@@ -55,11 +59,23 @@ async fn send_2000_bytes_then_close_prints_the_exact_event_sequence() {
     };
     assert_eq!(pick(data[0]), (1, true, 1024, 2000, 0));
     assert_eq!(pick(data[1]), (1, true, 976, 2000, 1024));
-    assert_eq!(data[0]["text"].as_str().unwrap().len() + data[1]["text"].as_str().unwrap().len(), 2000);
+    assert_eq!(
+        data[0]["text"].as_str().unwrap().len() + data[1]["text"].as_str().unwrap().len(),
+        2000
+    );
     // The server's CLOSE reply is DATA with op_code 8.
     assert_eq!(data[2]["op_code"], 8);
     for l in &lines {
-        for k in ["t_ms", "op_code", "fin", "data_len", "payload_len", "payload_offset", "error_handle", "close_status_code"] {
+        for k in [
+            "t_ms",
+            "op_code",
+            "fin",
+            "data_len",
+            "payload_len",
+            "payload_offset",
+            "error_handle",
+            "close_status_code",
+        ] {
             assert!(l.get(k).is_some(), "{k} missing in {l}");
         }
         for k in [
@@ -80,7 +96,16 @@ async fn binary_payloads_print_as_hex_and_close_code_is_sent() {
     let srv = RawServer::bind().await;
     let uri = srv.uri("/raw");
     let child = tokio::spawn(async move {
-        run_connect(&[&uri, "--send-bin-hex", "00ff10", "--close-code", "4001", "--close-reason", "done"]).await
+        run_connect(&[
+            &uri,
+            "--send-bin-hex",
+            "00ff10",
+            "--close-code",
+            "4001",
+            "--close-reason",
+            "done",
+        ])
+        .await
     });
     let mut conn = srv.accept().await;
     conn.upgrade().await;
@@ -93,7 +118,8 @@ async fn binary_payloads_print_as_hex_and_close_code_is_sent() {
     drop(conn);
     let (code, lines, stderr) = child.await.unwrap();
     assert_eq!(code, 0, "{stderr}");
-    let bin = lines.iter().find(|l| l["event"] == "data" && l["op_code"] == 2).expect("binary data line");
+    let bin =
+        lines.iter().find(|l| l["event"] == "data" && l["op_code"] == 2).expect("binary data line");
     assert_eq!(bin["hex"], "ff00");
     let close = lines.iter().find(|l| l["event"] == "data" && l["op_code"] == 8).unwrap();
     assert_eq!(close["close_status_code"], 4001);
@@ -126,7 +152,8 @@ async fn duration_bounds_a_run_against_a_dead_server() {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let uri = format!("ws://127.0.0.1:{port}/");
     let t0 = std::time::Instant::now();
-    let (code, lines, _) = run_connect(&[&uri, "--duration", "0.5", "--reconnect-timeout-ms", "100"]).await;
+    let (code, lines, _) =
+        run_connect(&[&uri, "--duration", "0.5", "--reconnect-timeout-ms", "100"]).await;
     assert!(t0.elapsed() < std::time::Duration::from_secs(5));
     assert_eq!(code, wsim::exit::FAILED);
     assert!(lines.iter().filter(|l| l["event"] == "before_connect").count() >= 2);

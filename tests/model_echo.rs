@@ -16,8 +16,14 @@ async fn send_text_2000_bytes_comes_back_as_two_data_events() {
     assert_eq!(c.send_text(&text, PORT_MAX_DELAY).await, 2000);
     let a = ev.expect(EventId::Data).await;
     let b = ev.expect(EventId::Data).await;
-    assert_eq!((a.op_code, a.fin, a.payload_len, a.payload_offset, a.data_len), (1, true, 2000, 0, 1024));
-    assert_eq!((b.op_code, b.fin, b.payload_len, b.payload_offset, b.data_len), (1, true, 2000, 1024, 976));
+    assert_eq!(
+        (a.op_code, a.fin, a.payload_len, a.payload_offset, a.data_len),
+        (1, true, 2000, 0, 1024)
+    );
+    assert_eq!(
+        (b.op_code, b.fin, b.payload_len, b.payload_offset, b.data_len),
+        (1, true, 2000, 1024, 976)
+    );
     assert_eq!([a.data, b.data].concat(), text.as_bytes());
     assert_eq!(c.close(PORT_MAX_DELAY).await, 0);
     let close = ev.expect(EventId::Data).await;

@@ -9,7 +9,10 @@ use common::*;
 use wsim::esp::{Config, EspWebsocketClient, EventId, OwnedEvent, PORT_MAX_DELAY, Profile};
 
 /// A connected client and the server side of its connection.
-async fn connected(cfg: Config, profile: Profile) -> (EspWebsocketClient, Events, RawConn, RawServer) {
+async fn connected(
+    cfg: Config,
+    profile: Profile,
+) -> (EspWebsocketClient, Events, RawConn, RawServer) {
     let srv = RawServer::bind().await;
     let c = client_with(Config { uri: Some(srv.uri("/")), ..cfg }, profile);
     let mut ev = Events::attach(&c).ignore(EventId::HeaderReceived);
@@ -50,7 +53,8 @@ async fn send_text_fragments_by_buffer_size_and_masks_every_frame() {
 
 #[tokio::test]
 async fn partial_continuation_and_fin_sends() {
-    let (c, _ev, mut conn, _s) = connected(Config { buffer_size: 16, ..base() }, Profile::Idf6).await;
+    let (c, _ev, mut conn, _s) =
+        connected(Config { buffer_size: 16, ..base() }, Profile::Idf6).await;
     assert_eq!(c.send_text_partial("a".repeat(20), PORT_MAX_DELAY).await, 20);
     let f1 = conn.read_frame().await;
     let f2 = conn.read_frame().await;
@@ -63,7 +67,11 @@ async fn partial_continuation_and_fin_sends() {
     assert_eq!(c.send_cont_msg("", PORT_MAX_DELAY).await, 0);
     assert_eq!(c.send_fin(PORT_MAX_DELAY).await, 0);
     let f = conn.read_frame().await;
-    assert_eq!((f.fin, f.opcode, f.payload.len()), (true, 0, 0), "the next frame is the FIN, not a CONT");
+    assert_eq!(
+        (f.fin, f.opcode, f.payload.len()),
+        (true, 0, 0),
+        "the next frame is the FIN, not a CONT"
+    );
     assert_eq!(c.send_bin_partial([9u8; 3], PORT_MAX_DELAY).await, 3);
     let f = conn.read_frame().await;
     assert_eq!((f.fin, f.opcode), (false, 2));
@@ -92,7 +100,11 @@ async fn a_large_frame_arrives_in_buffer_size_chunks_with_per_frame_offsets() {
     let (_c, mut ev, mut conn, _s) = connected(base(), Profile::Idf6).await;
     let payload: Vec<u8> = (0..2500u32).map(|i| (i % 251) as u8).collect();
     conn.write(&frame(0x82, &payload)).await;
-    let chunks = [ev.expect(EventId::Data).await, ev.expect(EventId::Data).await, ev.expect(EventId::Data).await];
+    let chunks = [
+        ev.expect(EventId::Data).await,
+        ev.expect(EventId::Data).await,
+        ev.expect(EventId::Data).await,
+    ];
     assert_eq!(fields(&chunks[0]), (2, true, 2500, 0, 1024));
     assert_eq!(fields(&chunks[1]), (2, true, 2500, 1024, 1024));
     assert_eq!(fields(&chunks[2]), (2, true, 2500, 2048, 452));
@@ -101,7 +113,8 @@ async fn a_large_frame_arrives_in_buffer_size_chunks_with_per_frame_offsets() {
 
 #[tokio::test]
 async fn tcp_segmentation_shows_through_the_chunks() {
-    let (_c, mut ev, mut conn, _s) = connected(Config { buffer_size: 8192, ..base() }, Profile::Idf6).await;
+    let (_c, mut ev, mut conn, _s) =
+        connected(Config { buffer_size: 8192, ..base() }, Profile::Idf6).await;
     let f = frame(0x81, &[b'z'; 3000]);
     conn.write(&f[..1004]).await;
     let first = ev.expect(EventId::Data).await;
@@ -129,7 +142,10 @@ async fn fragmented_message_with_a_ping_in_the_middle_is_not_reassembled() {
     assert_eq!(fields(&got[3]), (0, true, 5, 0, 5));
     // The PING was answered with a PONG carrying its payload.
     let pong = conn.read_frame().await;
-    assert_eq!((pong.fin, pong.opcode, pong.masked, pong.payload), (true, 0xA, true, b"mid".to_vec()));
+    assert_eq!(
+        (pong.fin, pong.opcode, pong.masked, pong.payload),
+        (true, 0xA, true, b"mid".to_vec())
+    );
 }
 
 #[tokio::test]
@@ -176,15 +192,20 @@ async fn server_close_without_tcp_close_waits_one_second_then_closed() {
     conn.read_frame().await;
     ev.expect(EventId::Closed).await;
     let waited = t0.elapsed();
-    assert!(waited >= Duration::from_millis(900) && waited < Duration::from_millis(2500), "{waited:?}");
+    assert!(
+        waited >= Duration::from_millis(900) && waited < Duration::from_millis(2500),
+        "{waited:?}"
+    );
     ev.expect(EventId::Finish).await;
 }
 
 #[tokio::test]
 async fn a_stalled_frame_gives_zero_length_data_every_network_timeout() {
-    let (_c, mut ev, mut conn, _s) =
-        connected(Config { network_timeout_ms: 300, ping_interval_sec: 1, ..Config::default() }, Profile::Idf6)
-            .await;
+    let (_c, mut ev, mut conn, _s) = connected(
+        Config { network_timeout_ms: 300, ping_interval_sec: 1, ..Config::default() },
+        Profile::Idf6,
+    )
+    .await;
     let f = frame(0x82, &[5u8; 100]);
     conn.write(&f[..40]).await;
     let first = ev.expect(EventId::Data).await;

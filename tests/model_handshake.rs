@@ -64,7 +64,7 @@ async fn default_user_agent_query_only_path_and_default_path() {
 }
 
 /// A client whose connections all go to `srv`, recording the host and port it asked for.
-fn mapped(cfg: Config, srv: &RawServer) -> (EspWebsocketClient, Arc<Mutex<Vec<(String, u16)>>>) {
+fn mapped(cfg: Config, srv: &RawServer) -> (EspWebsocketClient, Asked) {
     let asked = Arc::new(Mutex::new(Vec::new()));
     let conn = RecordingConnector { target: srv.addr, asked: asked.clone() };
     let env = Env::new(Arc::new(conn), 1);
@@ -98,7 +98,11 @@ async fn default_ports_and_port_override_and_host_header_always_has_port() {
 async fn explicit_host_and_path_fields_beat_the_uri() {
     let srv = RawServer::bind().await;
     let (c, asked) = mapped(
-        Config { host: Some("other.test".into()), path: Some("/p2".into()), ..cfg("ws://h.test:9/p1".into()) },
+        Config {
+            host: Some("other.test".into()),
+            path: Some("/p2".into()),
+            ..cfg("ws://h.test:9/p1".into())
+        },
         &srv,
     );
     c.start().await;
@@ -116,7 +120,8 @@ async fn status_200_with_a_valid_key_connects() {
     let mut conn = srv.accept().await;
     let req = conn.read_request().await;
     let accept = handshake::expected_accept(&request_key(&req));
-    conn.write(format!("HTTP/1.1 200 OK\r\nSec-WebSocket-Accept: {accept}\r\n\r\n").as_bytes()).await;
+    conn.write(format!("HTTP/1.1 200 OK\r\nSec-WebSocket-Accept: {accept}\r\n\r\n").as_bytes())
+        .await;
     ev.expect_seq(&[EventId::Begin, EventId::BeforeConnect, EventId::Connected]).await;
     assert!(c.is_connected());
 }
@@ -166,7 +171,8 @@ async fn wrong_accept_key_fails_on_both_profiles_and_prefix_passes_only_on_idf6(
         c.start().await;
         let mut conn = srv.accept().await;
         conn.read_request().await;
-        conn.write(format!("HTTP/1.1 101 OK\r\nSec-WebSocket-Accept: {accept}\r\n\r\n").as_bytes()).await;
+        conn.write(format!("HTTP/1.1 101 OK\r\nSec-WebSocket-Accept: {accept}\r\n\r\n").as_bytes())
+            .await;
         ev.expect_seq(&[EventId::Begin, EventId::BeforeConnect]).await;
         if connects {
             ev.expect(EventId::Connected).await;
@@ -205,17 +211,35 @@ async fn redirect_follows_location_keeps_the_old_path_and_leaks_the_old_socket()
     c.start().await;
     let mut a = first.accept().await;
     a.read_request().await;
-    a.write(format!("HTTP/1.1 302 Found\r\nLocation: ws://127.0.0.1:{}/new\r\n\r\n", second.addr.port()).as_bytes())
-        .await;
+    a.write(
+        format!(
+            "HTTP/1.1 302 Found\r\nLocation: ws://127.0.0.1:{}/new\r\n\r\n",
+            second.addr.port()
+        )
+        .as_bytes(),
+    )
+    .await;
     let mut b = second.accept().await;
     let req = b.read_request().await;
     // The path was pushed into the transport at start(), so the old one is requested.
     assert!(req.starts_with("GET /orig HTTP/1.1\r\n"), "{req}");
     assert!(req.contains(&format!("Host: 127.0.0.1:{}\r\n", second.addr.port())));
     let key = request_key(&req);
-    b.write(format!("HTTP/1.1 101 OK\r\nSec-WebSocket-Accept: {}\r\n\r\n", handshake::expected_accept(&key)).as_bytes())
-        .await;
-    ev.expect_seq(&[EventId::Begin, EventId::BeforeConnect, EventId::BeforeConnect, EventId::Connected]).await;
+    b.write(
+        format!(
+            "HTTP/1.1 101 OK\r\nSec-WebSocket-Accept: {}\r\n\r\n",
+            handshake::expected_accept(&key)
+        )
+        .as_bytes(),
+    )
+    .await;
+    ev.expect_seq(&[
+        EventId::Begin,
+        EventId::BeforeConnect,
+        EventId::BeforeConnect,
+        EventId::Connected,
+    ])
+    .await;
     // The first socket is never closed by the client.
     assert!(!a.expect_closed(std::time::Duration::from_millis(300)).await);
 }
@@ -241,13 +265,22 @@ async fn oversized_response_headers_fail_the_connect() {
     let mut conn = srv.accept().await;
     conn.read_request().await;
     conn.write(format!("HTTP/1.1 101 OK\r\nX-Pad: {}\r\n\r\n", "p".repeat(1100)).as_bytes()).await;
-    ev.expect_seq(&[EventId::Begin, EventId::BeforeConnect, EventId::Error, EventId::Disconnected, EventId::Finish])
-        .await;
+    ev.expect_seq(&[
+        EventId::Begin,
+        EventId::BeforeConnect,
+        EventId::Error,
+        EventId::Disconnected,
+        EventId::Finish,
+    ])
+    .await;
 }
 
 #[tokio::test]
 async fn an_unparsable_uri_makes_init_fail_and_set_uri_return_esp_fail() {
-    assert!(EspWebsocketClient::init(&Config { uri: Some("INVALID".into()), ..Config::default() }).is_none());
+    assert!(
+        EspWebsocketClient::init(&Config { uri: Some("INVALID".into()), ..Config::default() })
+            .is_none()
+    );
     let c = client(cfg("ws://127.0.0.1:1/".into()));
     assert_eq!(c.set_uri("INVALID").await, -1);
     assert_eq!(c.set_uri("ws://127.0.0.1:2/x").await, 0);

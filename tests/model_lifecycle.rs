@@ -13,7 +13,9 @@ use common::*;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
-use wsim::esp::{Config, Env, ErrorType, EspWebsocketClient, EventId, PORT_MAX_DELAY, Profile, ms_to_ticks};
+use wsim::esp::{
+    Config, Env, ErrorType, EspWebsocketClient, EventId, PORT_MAX_DELAY, Profile, ms_to_ticks,
+};
 use wsim::transport::{BoxStream, ConnectFailure, ConnectFuture, Connector, codes};
 
 async fn connected(cfg: Config) -> (EspWebsocketClient, Events, RawConn, RawServer) {
@@ -77,7 +79,9 @@ async fn a_server_fin_gives_error_disconnected_and_a_reconnect_after_the_timeout
     let err = ev.expect(EventId::Error).await;
     assert_eq!(
         err.text(),
-        Some("esp_transport_read() failed with -1, transport_error=ESP_ERR_ESP_TLS_TCP_CLOSED_FIN, tls_error_code=0, tls_flags=0, errno=128")
+        Some(
+            "esp_transport_read() failed with -1, transport_error=ESP_ERR_ESP_TLS_TCP_CLOSED_FIN, tls_error_code=0, tls_flags=0, errno=128"
+        )
     );
     assert_eq!(err.error_handle.error_type, ErrorType::None);
     let (t_disc, disc) = ev.expect_at(EventId::Disconnected, WAIT).await;
@@ -87,7 +91,10 @@ async fn a_server_fin_gives_error_disconnected_and_a_reconnect_after_the_timeout
     let mut conn2 = srv.accept().await;
     let (t_before, _) = ev.expect_at(EventId::BeforeConnect, WAIT).await;
     let waited = t_before - t_disc;
-    assert!(waited >= Duration::from_millis(290) && waited < Duration::from_millis(700), "{waited:?}");
+    assert!(
+        waited >= Duration::from_millis(290) && waited < Duration::from_millis(700),
+        "{waited:?}"
+    );
     conn2.upgrade().await;
     let connected = ev.expect(EventId::Connected).await;
     // error_type is reset on connect; the stale handshake status (101) is kept.
@@ -96,7 +103,8 @@ async fn a_server_fin_gives_error_disconnected_and_a_reconnect_after_the_timeout
 
 #[tokio::test]
 async fn without_auto_reconnect_a_drop_ends_the_task() {
-    let (_c, mut ev, conn, _s) = connected(Config { disable_auto_reconnect: true, ..quick() }).await;
+    let (_c, mut ev, conn, _s) =
+        connected(Config { disable_auto_reconnect: true, ..quick() }).await;
     drop(conn);
     ev.expect_seq(&[EventId::Error, EventId::Disconnected, EventId::Finish]).await;
 }
@@ -120,10 +128,21 @@ async fn repeated_connect_failures_shift_the_error_fields_by_one_event() {
     let msg = e1.text().unwrap();
     assert!(msg.contains("transport_error=ESP_ERR_ESP_TLS_FAILED_CONNECT_TO_HOST"), "{msg}");
     assert!(msg.ends_with("errno=111"), "{msg}");
-    assert_eq!((e1.error_handle.error_type, e1.error_handle.esp_tls_last_esp_err), (ErrorType::None, 0));
-    let real = (ErrorType::TcpTransport, codes::ESP_ERR_ESP_TLS_FAILED_CONNECT_TO_HOST, codes::ECONNREFUSED);
+    assert_eq!(
+        (e1.error_handle.error_type, e1.error_handle.esp_tls_last_esp_err),
+        (ErrorType::None, 0)
+    );
+    let real = (
+        ErrorType::TcpTransport,
+        codes::ESP_ERR_ESP_TLS_FAILED_CONNECT_TO_HOST,
+        codes::ECONNREFUSED,
+    );
     let of = |e: &wsim::esp::OwnedEvent| {
-        (e.error_handle.error_type, e.error_handle.esp_tls_last_esp_err, e.error_handle.esp_transport_sock_errno)
+        (
+            e.error_handle.error_type,
+            e.error_handle.esp_tls_last_esp_err,
+            e.error_handle.esp_transport_sock_errno,
+        )
     };
     assert_eq!(of(&d1), real);
     assert_eq!(of(&e2), real);
@@ -132,7 +151,8 @@ async fn repeated_connect_failures_shift_the_error_fields_by_one_event() {
 
 #[tokio::test]
 async fn close_reconnect_gives_data_closed_then_a_new_connection_without_finish() {
-    let (_c, mut ev, mut conn, srv) = connected(Config { enable_close_reconnect: true, ..quick() }).await;
+    let (_c, mut ev, mut conn, srv) =
+        connected(Config { enable_close_reconnect: true, ..quick() }).await;
     conn.write(&frame(0x88, &1000u16.to_be_bytes())).await;
     assert_eq!(ev.expect(EventId::Data).await.op_code, 8);
     assert_eq!(conn.read_frame().await.opcode, 8);
@@ -168,7 +188,8 @@ async fn close_with_code_times_out_into_a_forced_stop_that_still_returns_ok() {
     let (c, mut ev, mut conn, _s) = connected(quick()).await;
     let c2 = c.clone();
     let t0 = Instant::now();
-    let closing = tokio::spawn(async move { c2.close_with_code(4000, b"bye", ms_to_ticks(500)).await });
+    let closing =
+        tokio::spawn(async move { c2.close_with_code(4000, b"bye", ms_to_ticks(500)).await });
     let f = conn.read_frame().await;
     assert_eq!(f.payload, [&4000u16.to_be_bytes()[..], b"bye"].concat());
     ev.expect(EventId::Finish).await;
@@ -210,7 +231,10 @@ async fn start_twice_fails_and_destroy_stops_a_running_client() {
 #[tokio::test]
 async fn set_headers_only_while_connected_and_only_until_the_next_start() {
     let srv = RawServer::bind().await;
-    let c = client(Config { headers: Some("X-Cfg: 1\r\n".into()), ..Config { uri: Some(srv.uri("/")), ..quick() } });
+    let c = client(Config {
+        headers: Some("X-Cfg: 1\r\n".into()),
+        ..Config { uri: Some(srv.uri("/")), ..quick() }
+    });
     let mut ev = Events::attach(&c).ignore(EventId::HeaderReceived);
     assert_eq!(c.set_headers("X-New: 2\r\n").await, codes::ESP_ERR_INVALID_ARG);
     c.start().await;
@@ -269,13 +293,21 @@ struct Breakable {
 }
 
 impl AsyncRead for Breakable {
-    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
         Pin::new(&mut self.inner).poll_read(cx, buf)
     }
 }
 
 impl AsyncWrite for Breakable {
-    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
         if self.broken.load(Ordering::SeqCst) {
             return Poll::Ready(Err(std::io::ErrorKind::ConnectionReset.into()));
         }
@@ -289,6 +321,9 @@ impl AsyncWrite for Breakable {
     }
 }
 
+/// An event and the task that raised it.
+type RaisedIn = (EventId, Option<tokio::task::Id>);
+
 struct BreakableConnector {
     target: std::net::SocketAddr,
     broken: Arc<AtomicBool>,
@@ -297,19 +332,27 @@ struct BreakableConnector {
 impl Connector for BreakableConnector {
     fn connect<'a>(&'a self, _host: &'a str, _port: u16) -> ConnectFuture<'a> {
         Box::pin(async move {
-            let inner = TcpStream::connect(self.target).await.map_err(|_| ConnectFailure::Refused(111))?;
+            let inner =
+                TcpStream::connect(self.target).await.map_err(|_| ConnectFailure::Refused(111))?;
             Ok(Box::new(Breakable { inner, broken: self.broken.clone() }) as BoxStream)
         })
     }
 }
 
 #[tokio::test]
-async fn a_write_failure_raises_error_and_disconnected_in_the_sender_and_returns_the_write_result() {
+async fn a_write_failure_raises_error_and_disconnected_in_the_sender_and_returns_the_write_result()
+{
     let srv = RawServer::bind().await;
     let broken = Arc::new(AtomicBool::new(false));
-    let env = Env::new(Arc::new(BreakableConnector { target: srv.addr, broken: broken.clone() }), 3);
-    let c = EspWebsocketClient::try_init(&Config { uri: Some(srv.uri("/")), ..quick() }, &env, Profile::Idf6).unwrap();
-    let seen_in: Arc<Mutex<Vec<(EventId, Option<tokio::task::Id>)>>> = Arc::default();
+    let env =
+        Env::new(Arc::new(BreakableConnector { target: srv.addr, broken: broken.clone() }), 3);
+    let c = EspWebsocketClient::try_init(
+        &Config { uri: Some(srv.uri("/")), ..quick() },
+        &env,
+        Profile::Idf6,
+    )
+    .unwrap();
+    let seen_in: Arc<Mutex<Vec<RaisedIn>>> = Arc::default();
     let log = seen_in.clone();
     c.register_events(wsim::esp::EventFilter::Any, move |e| {
         log.lock().unwrap().push((e.id, tokio::task::try_id()));
@@ -329,7 +372,10 @@ async fn a_write_failure_raises_error_and_disconnected_in_the_sender_and_returns
     assert_eq!(ret, -1);
     let log = seen_in.lock().unwrap().clone();
     let tail: Vec<_> = log.iter().rev().take(2).rev().cloned().collect();
-    assert_eq!(tail, vec![(EventId::Error, Some(sender_id)), (EventId::Disconnected, Some(sender_id))]);
+    assert_eq!(
+        tail,
+        vec![(EventId::Error, Some(sender_id)), (EventId::Disconnected, Some(sender_id))]
+    );
     c.destroy().await;
 }
 
@@ -339,7 +385,8 @@ async fn several_instances_run_independently_with_their_own_ids_and_context() {
     let env = Env::real_seeded(11);
     let mut clients = Vec::new();
     for i in 0..3usize {
-        let config = Config { user_context: 100 + i, ..cfg(format!("ws://127.0.0.1:{}/c{i}", addr.port())) };
+        let config =
+            Config { user_context: 100 + i, ..cfg(format!("ws://127.0.0.1:{}/c{i}", addr.port())) };
         let c = EspWebsocketClient::try_init(&config, &env, Profile::Idf6).unwrap();
         let ev = Events::attach(&c).ignore(EventId::HeaderReceived);
         c.start().await;

@@ -105,12 +105,15 @@ async fn without_a_ca_nothing_is_verified() {
 #[tokio::test]
 async fn skip_common_name_check_and_cert_common_name() {
     let uri = wss(&pki().wrong_host, None).await;
-    assert!(attempt(Config { skip_cert_common_name_check: true, ..with_ca(uri.clone()) }).await.is_ok());
+    assert!(
+        attempt(Config { skip_cert_common_name_check: true, ..with_ca(uri.clone()) }).await.is_ok()
+    );
     let named = Config { cert_common_name: Some("wrong.host.invalid".into()), ..with_ca(uri) };
     assert!(attempt(named).await.is_ok());
     // Skipping the name still checks the chain.
     let uri = wss(&pki().untrusted, None).await;
-    let err = attempt(Config { skip_cert_common_name_check: true, ..with_ca(uri) }).await.unwrap_err();
+    let err =
+        attempt(Config { skip_cert_common_name_check: true, ..with_ca(uri) }).await.unwrap_err();
     assert_eq!(err.1.error_handle.esp_tls_cert_verify_flags, codes::BADCERT_NOT_TRUSTED);
 }
 
@@ -118,7 +121,10 @@ async fn skip_common_name_check_and_cert_common_name() {
 async fn mutual_tls_needs_the_client_certificate() {
     let uri = wss(&pki().server, Some(&pki().ca.cert_pem)).await;
     let err = attempt(with_ca(uri.clone())).await.unwrap_err();
-    assert_eq!(err.1.error_handle.esp_tls_last_esp_err, codes::ESP_ERR_MBEDTLS_SSL_HANDSHAKE_FAILED);
+    assert_eq!(
+        err.1.error_handle.esp_tls_last_esp_err,
+        codes::ESP_ERR_MBEDTLS_SSL_HANDSHAKE_FAILED
+    );
     let mtls = Config {
         client_cert: Some(pki().client.cert_pem.clone().into_bytes()),
         client_key: Some(pki().client.key_pem.clone().into_bytes()),
@@ -143,8 +149,13 @@ async fn the_global_ca_store_takes_precedence_over_cert_pem() {
 #[tokio::test]
 async fn a_ca_that_does_not_parse_fails_at_connect_time() {
     let uri = wss(&pki().server, None).await;
-    let err = attempt(Config { cert_pem: Some(b"not a certificate".to_vec()), ..cfg(uri) }).await.unwrap_err();
-    assert_eq!(err.1.error_handle.esp_tls_last_esp_err, codes::ESP_ERR_MBEDTLS_X509_CRT_PARSE_FAILED);
+    let err = attempt(Config { cert_pem: Some(b"not a certificate".to_vec()), ..cfg(uri) })
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.1.error_handle.esp_tls_last_esp_err,
+        codes::ESP_ERR_MBEDTLS_X509_CRT_PARSE_FAILED
+    );
 }
 
 #[test]

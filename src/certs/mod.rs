@@ -3,4 +3,4 @@
 
 mod pki;
 
-pub use pki::{CertKey, PkiError, TestPki, LOOPBACK_NAMES};
+pub use pki::{CertKey, LOOPBACK_NAMES, PkiError, TestPki};

@@ -1,8 +1,8 @@
 //! Generation of the test PKI.
 
 use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose,
-    IsCa, Issuer, KeyPair, KeyUsagePurpose, date_time_ymd,
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
+    Issuer, KeyPair, KeyUsagePurpose, date_time_ymd,
 };
 
 /// The names every valid server certificate carries.
@@ -77,13 +77,21 @@ fn leaf_params(names: &[&str], cn: &str, client: bool) -> Result<CertificatePara
 fn sign(params: &CertificateParams, issuer: &Issuer<'_, KeyPair>) -> Result<CertKey, PkiError> {
     let key = KeyPair::generate()?;
     let cert = params.signed_by(&key, issuer)?;
-    Ok(CertKey { cert_pem: cert.pem(), cert_der: cert.der().to_vec(), key_pem: key.serialize_pem() })
+    Ok(CertKey {
+        cert_pem: cert.pem(),
+        cert_der: cert.der().to_vec(),
+        key_pem: key.serialize_pem(),
+    })
 }
 
 fn self_sign(params: CertificateParams) -> Result<(CertKey, Issuer<'static, KeyPair>), PkiError> {
     let key = KeyPair::generate()?;
     let cert = params.self_signed(&key)?;
-    let ck = CertKey { cert_pem: cert.pem(), cert_der: cert.der().to_vec(), key_pem: key.serialize_pem() };
+    let ck = CertKey {
+        cert_pem: cert.pem(),
+        cert_der: cert.der().to_vec(),
+        key_pem: key.serialize_pem(),
+    };
     Ok((ck, Issuer::new(params, key)))
 }
 
@@ -93,7 +101,8 @@ impl TestPki {
         let (ca, issuer) = self_sign(ca_params("wsim test CA"))?;
         let (untrusted_ca, other) = self_sign(ca_params("wsim untrusted CA"))?;
         let server = sign(&leaf_params(&LOOPBACK_NAMES, "localhost", false)?, &issuer)?;
-        let wrong_host = sign(&leaf_params(&["wrong.host.invalid"], "wrong.host.invalid", false)?, &issuer)?;
+        let wrong_host =
+            sign(&leaf_params(&["wrong.host.invalid"], "wrong.host.invalid", false)?, &issuer)?;
         let mut exp = leaf_params(&LOOPBACK_NAMES, "localhost", false)?;
         exp.not_before = date_time_ymd(2019, 1, 1);
         exp.not_after = date_time_ymd(2020, 1, 1);
@@ -101,6 +110,15 @@ impl TestPki {
         let untrusted = sign(&leaf_params(&LOOPBACK_NAMES, "localhost", false)?, &other)?;
         let (self_signed, _) = self_sign(leaf_params(&LOOPBACK_NAMES, "localhost", false)?)?;
         let client = sign(&leaf_params(&["wsim-client"], "wsim-client", true)?, &issuer)?;
-        Ok(TestPki { ca, server, wrong_host, expired, untrusted, untrusted_ca, self_signed, client })
+        Ok(TestPki {
+            ca,
+            server,
+            wrong_host,
+            expired,
+            untrusted,
+            untrusted_ca,
+            self_signed,
+            client,
+        })
     }
 }

@@ -10,11 +10,11 @@ use serde_json::{Value, json};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use wsim::exit;
 use wsim::esp::{
     Config, Env, EspWebsocketClient, EventFilter, EventId, OwnedEvent, PORT_MAX_DELAY, Profile,
     TransportType, ms_to_ticks,
 };
+use wsim::exit;
 
 /// Options of `wsim connect`.
 #[derive(Debug, Args)]
@@ -133,7 +133,9 @@ fn parse_hex(s: &str) -> Result<Vec<u8>, String> {
     }
     (0..s.len())
         .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).map_err(|_| format!("not hex: {:?}", &s[i..i + 2])))
+        .map(|i| {
+            u8::from_str_radix(&s[i..i + 2], 16).map_err(|_| format!("not hex: {:?}", &s[i..i + 2]))
+        })
         .collect()
 }
 
@@ -152,7 +154,9 @@ fn ordered_actions(args: &ConnectArgs, m: &ArgMatches) -> Vec<Action> {
     let mut v: Vec<(usize, Action)> = Vec::new();
     let idx = |id: &str| m.indices_of(id).map(|i| i.collect::<Vec<_>>()).unwrap_or_default();
     v.extend(idx("send_text").into_iter().zip(args.send_text.iter().cloned().map(Action::Text)));
-    v.extend(idx("send_bin_hex").into_iter().zip(args.send_bin_hex.iter().cloned().map(Action::Bin)));
+    v.extend(
+        idx("send_bin_hex").into_iter().zip(args.send_bin_hex.iter().cloned().map(Action::Bin)),
+    );
     v.extend(idx("sleep_ms").into_iter().zip(args.sleep_ms.iter().copied().map(Action::Sleep)));
     if args.close
         && let Some(&i) = idx("close").first()

@@ -156,7 +156,11 @@ impl EspWebsocketClient {
             let inner = EspTransport::new(self.shared.env.connector.clone(), security);
             let settings = WsSettings {
                 path: core.cfg.path.clone().unwrap_or_else(|| "/".into()),
-                user_agent: core.cfg.user_agent.clone().unwrap_or_else(|| DEFAULT_USER_AGENT.into()),
+                user_agent: core
+                    .cfg
+                    .user_agent
+                    .clone()
+                    .unwrap_or_else(|| DEFAULT_USER_AGENT.into()),
                 subprotocol: core.cfg.subprotocol.clone(),
                 auth: core.cfg.auth.clone(),
                 headers: core.cfg.headers.clone(),

@@ -238,7 +238,7 @@ impl Storage {
                     .clone()
                     .map(|k| CertSource::from_ptr_len(k, cfg.client_key_len)),
             },
-            keep_alive: cfg.keep_alive_enable.then(|| KeepAlive {
+            keep_alive: cfg.keep_alive_enable.then_some(KeepAlive {
                 idle: if cfg.keep_alive_idle == 0 { 5 } else { cfg.keep_alive_idle },
                 interval: if cfg.keep_alive_interval == 0 { 5 } else { cfg.keep_alive_interval },
                 count: if cfg.keep_alive_count == 0 { 3 } else { cfg.keep_alive_count },
@@ -388,8 +388,9 @@ mod tests {
 
     #[test]
     fn uri_scheme_beats_transport() {
-        let s = Storage::from_config(&Config { transport: TransportType::OverSsl, ..cfg("ws://h") })
-            .unwrap();
+        let s =
+            Storage::from_config(&Config { transport: TransportType::OverSsl, ..cfg("ws://h") })
+                .unwrap();
         assert_eq!(s.scheme.as_deref(), Some("ws"));
         let s = Storage::from_config(&Config {
             transport: TransportType::OverSsl,

@@ -262,7 +262,8 @@ mod tests {
 
     #[test]
     fn idf6_reports_headers_except_accept() {
-        let head = resp("Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\nX-Y: z\r\n", "101 X");
+        let head =
+            resp("Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\nX-Y: z\r\n", "101 X");
         let r = judge_response(&head, KEY, Profile::Idf6);
         assert_eq!(r.header_lines, vec![b"Upgrade: websocket".to_vec(), b"X-Y: z".to_vec()]);
         assert!(judge_response(&head, KEY, Profile::Idf55).header_lines.is_empty());
@@ -287,7 +288,10 @@ mod tests {
         );
         let head = resp("", "404 Not Found");
         let r = judge_response(&head, KEY, Profile::Idf6);
-        assert_eq!((r.status, r.verdict), (Some(404), Verdict::Failed("Sec-WebSocket-Accept not found")));
+        assert_eq!(
+            (r.status, r.verdict),
+            (Some(404), Verdict::Failed("Sec-WebSocket-Accept not found"))
+        );
         let r = judge_response(b"garbage\r\n\r\n", KEY, Profile::Idf6);
         assert_eq!((r.status, r.verdict), (None, Verdict::Failed("HTTP upgrade failed")));
     }

@@ -13,7 +13,9 @@ mod task;
 mod uri;
 mod ws_transport;
 
-pub use client::{EspErr, EspWebsocketClient, PORT_MAX_DELAY, PORT_TICK_PERIOD_MS, TickType, ms_to_ticks};
+pub use client::{
+    EspErr, EspWebsocketClient, PORT_MAX_DELAY, PORT_TICK_PERIOD_MS, TickType, ms_to_ticks,
+};
 pub use config::{
     Config, DEFAULT_BUFFER_SIZE, DEFAULT_USER_AGENT, InitError, KeepAlive, Storage, TransportType,
     basic_auth,

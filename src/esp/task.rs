@@ -61,7 +61,8 @@ pub(crate) async fn run(shared: Arc<Shared>) {
                 }
                 if n < 0 {
                     let (text, errno) = Shared::transport_error_text(&core);
-                    let msg = format!("esp_transport_poll_read() returned {n}, {text}, errno={errno}");
+                    let msg =
+                        format!("esp_transport_poll_read() returned {n}, {text}, errno={errno}");
                     shared.error(&core, &msg);
                     shared.abort_connection(&mut core, ErrorType::TcpTransport).await;
                 } else if n > 0
@@ -233,7 +234,11 @@ async fn connect_step(shared: &Shared, core: &mut Core, reader: &mut Reader) {
 
 /// `esp_websocket_client_recv`: reads one frame in `buffer_size` chunks, one DATA per
 /// chunk, then answers PING, notes PONG, or enters CLOSING.
-pub(crate) async fn recv(shared: &Shared, core: &mut Core, reader: &mut WsReader) -> Result<(), ()> {
+pub(crate) async fn recv(
+    shared: &Shared,
+    core: &mut Core,
+    reader: &mut WsReader,
+) -> Result<(), ()> {
     core.payload_offset = 0;
     let timeout = core.cfg.network_timeout_ms;
     let mut last_chunk: usize;

@@ -102,7 +102,10 @@ impl WsTransport {
             let n = reader.read(&mut buf[len..], timeout_ms).await;
             if n <= 0 {
                 writer.close().await;
-                return (ConnectOutcome::Failed("Error read response for Upgrade header"), Vec::new());
+                return (
+                    ConnectOutcome::Failed("Error read response for Upgrade header"),
+                    Vec::new(),
+                );
             }
             len += n as usize;
         };
@@ -162,7 +165,13 @@ impl WsReader {
     fn new(io: EspReader, profile: Profile) -> Self {
         WsReader {
             io,
-            frame: FrameState { opcode: OP_NONE, fin: false, payload_len: 0, bytes_remaining: 0, mask: None },
+            frame: FrameState {
+                opcode: OP_NONE,
+                fin: false,
+                payload_len: 0,
+                bytes_remaining: 0,
+                mask: None,
+            },
             profile,
         }
     }
@@ -199,7 +208,12 @@ impl WsReader {
 
     /// Reads exactly `buf.len()` bytes; `first_may_time_out` lets the very first read
     /// time out quietly (no header yet). Returns the read result that stopped it.
-    async fn read_exact(&mut self, buf: &mut [u8], timeout_ms: i32, first_may_time_out: bool) -> Result<bool, i32> {
+    async fn read_exact(
+        &mut self,
+        buf: &mut [u8],
+        timeout_ms: i32,
+        first_may_time_out: bool,
+    ) -> Result<bool, i32> {
         let mut got = 0;
         while got < buf.len() {
             let n = self.io.read(&mut buf[got..], timeout_ms).await;

@@ -9,8 +9,8 @@ mod tls;
 
 pub use error_record::{ErrorRecord, TransportErrors};
 pub use socket::{
-    Connection, EspReader, EspTransport, EspWriter, READ_CLOSED_BY_FIN, READ_FAILED,
-    READ_TIMEOUT, Security,
+    Connection, EspReader, EspTransport, EspWriter, READ_CLOSED_BY_FIN, READ_FAILED, READ_TIMEOUT,
+    Security,
 };
 pub use stream::{BoxStream, ByteStream, ConnectFailure, ConnectFuture, Connector, TcpConnector};
 pub use tls::{

@@ -92,7 +92,13 @@ impl EspTransport {
         };
         let (rd, wr) = tokio::io::split(stream);
         Some(Connection {
-            reader: EspReader { rd, pending: Vec::new(), pos: 0, eof: false, errors: self.errors.clone() },
+            reader: EspReader {
+                rd,
+                pending: Vec::new(),
+                pos: 0,
+                eof: false,
+                errors: self.errors.clone(),
+            },
             writer: EspWriter { wr: Some(wr), errors: self.errors.clone() },
         })
     }

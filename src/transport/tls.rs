@@ -154,9 +154,9 @@ impl TlsOptions {
                 let chain = cert.certificates().ok_or(TlsSetupError {
                     esp_err: codes::ESP_ERR_MBEDTLS_X509_CRT_PARSE_FAILED,
                 })?;
-                let key = key.private_key().ok_or(TlsSetupError {
-                    esp_err: codes::ESP_ERR_MBEDTLS_PK_PARSE_KEY_FAILED,
-                })?;
+                let key = key
+                    .private_key()
+                    .ok_or(TlsSetupError { esp_err: codes::ESP_ERR_MBEDTLS_PK_PARSE_KEY_FAILED })?;
                 builder.with_client_auth_cert(chain, key).map_err(|_| TlsSetupError {
                     esp_err: codes::ESP_ERR_MBEDTLS_PK_PARSE_KEY_FAILED,
                 })?
@@ -242,8 +242,9 @@ fn flag_of(err: &rustls::Error) -> i32 {
             CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. } => {
                 codes::BADCERT_FUTURE
             }
-            CertificateError::NotValidForName
-            | CertificateError::NotValidForNameContext { .. } => codes::BADCERT_CN_MISMATCH,
+            CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. } => {
+                codes::BADCERT_CN_MISMATCH
+            }
             CertificateError::UnknownIssuer | CertificateError::BadSignature => {
                 codes::BADCERT_NOT_TRUSTED
             }
@@ -264,9 +265,13 @@ impl ServerCertVerifier for MbedtlsLikeVerifier {
     ) -> Result<ServerCertVerified, rustls::Error> {
         let mut flags = 0;
         let mut first_err = None;
-        if let Err(e) =
-            self.inner.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
-        {
+        if let Err(e) = self.inner.verify_server_cert(
+            end_entity,
+            intermediates,
+            server_name,
+            ocsp_response,
+            now,
+        ) {
             let f = flag_of(&e);
             if f != codes::BADCERT_CN_MISMATCH {
                 flags |= f;

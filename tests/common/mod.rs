@@ -11,8 +11,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio::time::{Instant, timeout};
-use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::handshake::server::{Request, Response};
+use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
 use wsim::esp::{
     Config, Env, EspWebsocketClient, EventFilter, EventId, OwnedEvent, Profile, handshake,
 };
@@ -63,7 +62,9 @@ impl Events {
         match self.next_within(WAIT).await {
             Some((_, e)) if e.event == id => e,
             Some((_, e)) => panic!("expected {id:?}, got {e:?}; seen so far: {:?}", self.names()),
-            None => panic!("expected {id:?}, got nothing within {WAIT:?}; seen: {:?}", self.names()),
+            None => {
+                panic!("expected {id:?}, got nothing within {WAIT:?}; seen: {:?}", self.names())
+            }
         }
     }
 
@@ -138,7 +139,8 @@ impl RawServer {
     }
 
     pub async fn accept(&self) -> RawConn {
-        let (stream, _) = timeout(WAIT, self.listener.accept()).await.expect("accept timed out").unwrap();
+        let (stream, _) =
+            timeout(WAIT, self.listener.accept()).await.expect("accept timed out").unwrap();
         RawConn { stream, buf: Vec::new() }
     }
 }
@@ -221,7 +223,13 @@ impl RawConn {
         for (i, b) in payload.iter_mut().enumerate() {
             *b ^= mask[i % 4];
         }
-        ClientFrame { fin: h[0] & 0x80 != 0, rsv: h[0] & 0x70, opcode: h[0] & 0x0F, masked, payload }
+        ClientFrame {
+            fin: h[0] & 0x80 != 0,
+            rsv: h[0] & 0x70,
+            opcode: h[0] & 0x0F,
+            masked,
+            payload,
+        }
     }
 
     /// Asserts that the client sends nothing for `d`.
@@ -297,7 +305,8 @@ pub async fn echo_server(tls: Option<Arc<rustls::ServerConfig>>) -> SocketAddr {
 }
 
 async fn echo_conn<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(s: S) {
-    let pick = |req: &Request, mut resp: Response| {
+    #[expect(clippy::result_large_err, reason = "the callback signature is tungstenite's")]
+    fn pick(req: &Request, mut resp: Response) -> Result<Response, ErrorResponse> {
         if let Some(first) = req
             .headers()
             .get("Sec-WebSocket-Protocol")
@@ -307,24 +316,22 @@ async fn echo_conn<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(s: S
             resp.headers_mut().insert("Sec-WebSocket-Protocol", first.trim().parse().unwrap());
         }
         Ok(resp)
-    };
+    }
     let Ok(mut ws) = tokio_tungstenite::accept_hdr_async(s, pick).await else { return };
     while let Some(Ok(msg)) = ws.next().await {
-        match msg {
-            Message::Text(_) | Message::Binary(_) => {
-                if ws.send(msg).await.is_err() {
-                    return;
-                }
-            }
-            _ => {}
+        if (msg.is_text() || msg.is_binary()) && ws.send(msg).await.is_err() {
+            return;
         }
     }
 }
 
+/// Host and port pairs a [`RecordingConnector`] was asked for.
+pub type Asked = Arc<Mutex<Vec<(String, u16)>>>;
+
 /// A connector that sends every connection to `target` and records what was asked.
 pub struct RecordingConnector {
     pub target: SocketAddr,
-    pub asked: Arc<Mutex<Vec<(String, u16)>>>,
+    pub asked: Asked,
 }
 
 impl Connector for RecordingConnector {
@@ -340,7 +347,10 @@ impl Connector for RecordingConnector {
 
 /// A server-side rustls config for `cert` / `key`, optionally requiring client
 /// certificates signed by `client_ca`.
-pub fn server_tls(cert: &wsim::certs::CertKey, client_ca: Option<&str>) -> Arc<rustls::ServerConfig> {
+pub fn server_tls(
+    cert: &wsim::certs::CertKey,
+    client_ca: Option<&str>,
+) -> Arc<rustls::ServerConfig> {
     use rustls::pki_types::pem::PemObject;
     use rustls::pki_types::{CertificateDer, PrivateKeyDer};
     let provider = Arc::new(rustls::crypto::ring::default_provider());
@@ -356,10 +366,12 @@ pub fn server_tls(cert: &wsim::certs::CertKey, client_ca: Option<&str>) -> Arc<r
             for c in CertificateDer::pem_slice_iter(ca.as_bytes()) {
                 roots.add(c.unwrap()).unwrap();
             }
-            let verifier =
-                rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
-                    .build()
-                    .unwrap();
+            let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+                Arc::new(roots),
+                provider,
+            )
+            .build()
+            .unwrap();
             builder.with_client_cert_verifier(verifier).with_single_cert(chain, key).unwrap()
         }
     };
