@@ -9,4 +9,6 @@
 pub mod certs;
 pub mod esp;
 pub mod exit;
+pub mod scenario;
+pub mod server;
 pub mod transport;

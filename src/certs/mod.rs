@@ -2,5 +2,7 @@
 //! names, the deliberately bad ones, and an mTLS client certificate.
 
 mod pki;
+mod tls;
 
 pub use pki::{CertKey, LOOPBACK_NAMES, PkiError, TestPki};
+pub use tls::{ServerCert, TlsConfigError};

@@ -1,12 +1,12 @@
 //! Events and their data: `esp_websocket_event_id_t`, `esp_websocket_event_data_t` and
 //! `esp_websocket_error_codes_t` (spec §3).
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::profile::Profile;
 
 /// `esp_websocket_event_id_t` without the `WEBSOCKET_EVENT_` prefix.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum EventId {
     /// `WEBSOCKET_EVENT_ERROR`.
@@ -99,7 +99,7 @@ impl EventId {
 }
 
 /// `esp_websocket_error_type_t`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorType {
     /// `WEBSOCKET_ERROR_TYPE_NONE` (0).

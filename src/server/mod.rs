@@ -1,0 +1,17 @@
+//! Servers for scenarios: a well-behaved echo server and a scripted server that can
+//! break the handshake and write raw frames, generic over the byte stream, recording
+//! what the client sent.
+
+mod echo;
+mod handle;
+mod io;
+mod record;
+mod script;
+mod wire;
+
+pub use echo::{SubprotocolPolicy, serve_echo};
+pub use handle::{ServerError, ServerHandle, ServerKind};
+pub use io::ServerIo;
+pub use record::{Recorded, Recorder};
+pub use script::{AcceptMode, ConnAction, HandshakeReply, ScriptBehaviour, serve_script};
+pub use wire::{ClientFrame, ConnectionLog, Direction, WireEntry, parse_client_frames, server_frame};

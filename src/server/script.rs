@@ -1,0 +1,314 @@
+//! The scripted server: a handshake that can be broken on purpose, then whatever the
+//! scenario's steps tell it to write, with optional automatic replies.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::mpsc;
+
+use super::io::ServerIo;
+use super::record::Recorded;
+use super::wire::{parse_client_frames, server_frame};
+use crate::esp::handshake::expected_accept;
+
+/// What the server puts in `Sec-WebSocket-Accept`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum AcceptMode {
+    /// The correct value.
+    #[default]
+    Valid,
+    /// No header at all.
+    Missing,
+    /// A well-formed but wrong value.
+    Wrong,
+    /// The header with an empty value.
+    Empty,
+    /// The first N characters of the correct value.
+    Prefix(usize),
+    /// The header without the space after the colon.
+    NoSpace,
+    /// The correct header twice.
+    Twice,
+    /// This exact value.
+    Value(String),
+}
+
+/// How the server answers one handshake.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct HandshakeReply {
+    /// The status code.
+    pub status: u16,
+    /// The reason phrase (default: the usual one for the status).
+    pub reason: Option<String>,
+    /// The accept header.
+    pub accept: AcceptMode,
+    /// Extra header lines, without CRLF.
+    pub headers: Vec<String>,
+    /// A `Location` header (for redirects); `{name}` placeholders are resolved by the runner.
+    pub location: Option<String>,
+    /// Pads the header block with an `X-Pad` header of this many bytes.
+    pub pad: usize,
+    /// Writes the response in pieces of these sizes (the rest in one last piece).
+    pub split: Vec<usize>,
+    /// Milliseconds to wait between the pieces, and before a single write.
+    pub delay_ms: u64,
+    /// Closes the connection after the response (default: when the status is not 101).
+    pub close_after: Option<bool>,
+    /// Bytes written right after the response, in the same write (frames that race
+    /// the upgrade).
+    pub trailing: Vec<u8>,
+}
+
+impl Default for HandshakeReply {
+    fn default() -> Self {
+        HandshakeReply {
+            status: 101,
+            reason: None,
+            accept: AcceptMode::Valid,
+            headers: Vec::new(),
+            location: None,
+            pad: 0,
+            split: Vec::new(),
+            delay_ms: 0,
+            close_after: None,
+            trailing: Vec::new(),
+        }
+    }
+}
+
+fn reason_for(status: u16) -> &'static str {
+    match status {
+        101 => "Switching Protocols",
+        200 => "OK",
+        301 => "Moved Permanently",
+        302 => "Found",
+        303 => "See Other",
+        307 => "Temporary Redirect",
+        308 => "Permanent Redirect",
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        500 => "Internal Server Error",
+        503 => "Service Unavailable",
+        _ => "Status",
+    }
+}
+
+impl HandshakeReply {
+    /// The response bytes for a request carrying `key`.
+    pub fn render(&self, key: Option<&str>) -> Vec<u8> {
+        let reason = self.reason.clone().unwrap_or_else(|| reason_for(self.status).to_string());
+        let mut r = format!("HTTP/1.1 {} {}\r\n", self.status, reason);
+        if self.status == 101 {
+            r.push_str("Upgrade: websocket\r\nConnection: Upgrade\r\n");
+        }
+        let good = key.map(expected_accept).unwrap_or_default();
+        match &self.accept {
+            AcceptMode::Valid => r.push_str(&format!("Sec-WebSocket-Accept: {good}\r\n")),
+            AcceptMode::Missing => {}
+            AcceptMode::Wrong => r.push_str("Sec-WebSocket-Accept: AAAAAAAAAAAAAAAAAAAAAAAAAAA=\r\n"),
+            AcceptMode::Empty => r.push_str("Sec-WebSocket-Accept: \r\n"),
+            AcceptMode::Prefix(n) => {
+                let p: String = good.chars().take(*n).collect();
+                r.push_str(&format!("Sec-WebSocket-Accept: {p}\r\n"));
+            }
+            AcceptMode::NoSpace => r.push_str(&format!("Sec-WebSocket-Accept:{good}\r\n")),
+            AcceptMode::Twice => {
+                r.push_str(&format!("Sec-WebSocket-Accept: {good}\r\nSec-WebSocket-Accept: {good}\r\n"))
+            }
+            AcceptMode::Value(v) => r.push_str(&format!("Sec-WebSocket-Accept: {v}\r\n")),
+        }
+        if let Some(l) = &self.location {
+            r.push_str(&format!("Location: {l}\r\n"));
+        }
+        for h in &self.headers {
+            r.push_str(h);
+            r.push_str("\r\n");
+        }
+        if self.pad > 0 {
+            r.push_str(&format!("X-Pad: {}\r\n", "p".repeat(self.pad)));
+        }
+        r.push_str("\r\n");
+        let mut bytes = r.into_bytes();
+        bytes.extend_from_slice(&self.trailing);
+        bytes
+    }
+
+    fn closes(&self) -> bool {
+        self.close_after.unwrap_or(self.status != 101)
+    }
+}
+
+/// How the scripted server behaves between steps.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct ScriptBehaviour {
+    /// Handshake replies by connection index; the last one repeats.
+    pub handshakes: Vec<HandshakeReply>,
+    /// Answer a PING with a PONG carrying its payload.
+    pub reply_ping: bool,
+    /// Answer a CLOSE with a CLOSE carrying the same payload, then close TCP.
+    pub reply_close: bool,
+    /// Echo text, binary and continuation frames back as they came.
+    pub echo: bool,
+}
+
+impl Default for ScriptBehaviour {
+    fn default() -> Self {
+        ScriptBehaviour { handshakes: Vec::new(), reply_ping: true, reply_close: true, echo: false }
+    }
+}
+
+/// What a step tells the current connection to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConnAction {
+    /// Write these byte chunks, each flushed, `gap_ms` apart.
+    Write {
+        /// The chunks.
+        chunks: Vec<Vec<u8>>,
+        /// The pause between chunks.
+        gap_ms: u64,
+        /// The chunks include a CLOSE: the client's CLOSE is then the reply, and only
+        /// the TCP close follows it.
+        sends_close: bool,
+    },
+    /// Close the connection with FIN.
+    Drop,
+    /// Close the connection with RST.
+    Reset,
+}
+
+const HANDSHAKE_LIMIT: Duration = Duration::from_secs(30);
+
+/// Serves one scripted connection (`index` counts connections from 0).
+pub async fn serve_script<S: ServerIo>(
+    mut stream: Recorded<S>,
+    behaviour: ScriptBehaviour,
+    index: usize,
+    mut actions: mpsc::UnboundedReceiver<ConnAction>,
+) {
+    let mut buf = Vec::new();
+    let request_end = tokio::time::timeout(HANDSHAKE_LIMIT, async {
+        let mut tmp = [0u8; 2048];
+        loop {
+            if let Some(p) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                return Some(p + 4);
+            }
+            match stream.read(&mut tmp).await {
+                Ok(0) | Err(_) => return None,
+                Ok(n) => buf.extend_from_slice(&tmp[..n]),
+            }
+        }
+    })
+    .await;
+    let Ok(Some(end)) = request_end else { return };
+    let request = String::from_utf8_lossy(&buf[..end]).into_owned();
+    buf.drain(..end);
+    let key = request.lines().find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        k.trim().eq_ignore_ascii_case("Sec-WebSocket-Key").then(|| v.trim().to_string())
+    });
+    let reply = behaviour.handshakes.get(index).or(behaviour.handshakes.last()).cloned().unwrap_or_default();
+    let bytes = reply.render(key.as_deref());
+    let mut pieces = Vec::new();
+    let mut at = 0;
+    for &n in &reply.split {
+        let end = (at + n).min(bytes.len());
+        pieces.push(&bytes[at..end]);
+        at = end;
+    }
+    pieces.push(&bytes[at..]);
+    for p in pieces.into_iter().filter(|p| !p.is_empty()) {
+        if reply.delay_ms > 0 {
+            tokio::time::sleep(Duration::from_millis(reply.delay_ms)).await;
+        }
+        if stream.write_all(p).await.is_err() || stream.flush().await.is_err() {
+            return;
+        }
+    }
+    if reply.closes() {
+        let _ = stream.shutdown().await;
+        // Wait for the client's close so the log sees it.
+        let mut tmp = [0u8; 256];
+        let _ = tokio::time::timeout(Duration::from_secs(30), async {
+            while let Ok(n) = stream.read(&mut tmp).await {
+                if n == 0 {
+                    break;
+                }
+            }
+        })
+        .await;
+        return;
+    }
+    let mut tmp = vec![0u8; 16 * 1024];
+    let mut close_sent = false;
+    loop {
+        tokio::select! {
+            action = actions.recv() => match action {
+                None => return,
+                Some(ConnAction::Write { chunks, gap_ms, sends_close }) => {
+                    close_sent |= sends_close;
+                    for (i, c) in chunks.iter().enumerate() {
+                        if i > 0 && gap_ms > 0 {
+                            tokio::time::sleep(Duration::from_millis(gap_ms)).await;
+                        }
+                        if stream.write_all(c).await.is_err() || stream.flush().await.is_err() {
+                            return;
+                        }
+                    }
+                }
+                Some(ConnAction::Drop) => {
+                    let _ = stream.shutdown().await;
+                    drain_until_closed(&mut stream).await;
+                    return;
+                }
+                Some(ConnAction::Reset) => {
+                    stream.set_reset_on_drop();
+                    return;
+                }
+            },
+            n = stream.read(&mut tmp) => {
+                let n = match n { Ok(0) | Err(_) => return, Ok(n) => n };
+                buf.extend_from_slice(&tmp[..n]);
+                for f in parse_client_frames(&mut buf) {
+                    let reply = match f.opcode {
+                        0x9 if behaviour.reply_ping => Some(server_frame(0x8A, &f.payload)),
+                        0x8 if behaviour.reply_close && !close_sent => Some(server_frame(0x88, &f.payload)),
+                        0x0..=0x2 if behaviour.echo => {
+                            Some(server_frame(f.opcode | if f.fin { 0x80 } else { 0 }, &f.payload))
+                        }
+                        _ => None,
+                    };
+                    if let Some(r) = reply
+                        && (stream.write_all(&r).await.is_err() || stream.flush().await.is_err())
+                    {
+                        return;
+                    }
+                    if f.opcode == 0x8 && (behaviour.reply_close || close_sent) {
+                        let _ = stream.shutdown().await;
+                        drain_until_closed(&mut stream).await;
+                        return;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// After our FIN: reads until the client closes too (bounded), so the log records it.
+async fn drain_until_closed<S: ServerIo>(stream: &mut Recorded<S>) {
+    let mut tmp = [0u8; 1024];
+    let _ = tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            match stream.read(&mut tmp).await {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await;
+}
