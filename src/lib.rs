@@ -7,8 +7,11 @@
 #![warn(missing_docs)]
 
 pub mod certs;
+pub mod dut;
 pub mod esp;
+pub mod report;
 pub mod exit;
+pub mod run;
 pub mod scenario;
 pub mod server;
 pub mod transport;

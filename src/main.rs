@@ -15,8 +15,29 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run scenario files against the client model and write reports.
+    Run(cli::run::RunArgs),
+    /// Validate scenario files.
+    Check(cli::run::PathsArgs),
+    /// List scenario ids, names and tags.
+    List(cli::run::PathsArgs),
+    /// Print the JSON Schema of the scenario format.
+    Schema,
     /// Connect the client model to a server and print every event as a JSON line.
     Connect(cli::connect::ConnectArgs),
+    /// Run ws and wss echo servers for manual use and firmware development.
+    Serve(cli::serve::ServeArgs),
+    /// Write the test certificates (CA, server, bad ones, mTLS client) as files.
+    Certs(cli::serve::CertsArgs),
+    /// Work with report folders.
+    #[command(subcommand)]
+    Report(ReportCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum ReportCommand {
+    /// Print which verdicts changed between two runs.
+    Diff(cli::run::DiffArgs),
 }
 
 fn main() {
@@ -44,11 +65,20 @@ fn main() {
     };
     let code = runtime.block_on(async {
         match cli.command {
+            Command::Run(args) => cli::run::run_cmd(args).await,
+            Command::Check(args) => cli::run::check_cmd(args),
+            Command::List(args) => cli::run::list_cmd(args),
+            Command::Schema => cli::run::schema_cmd(),
             Command::Connect(args) => {
                 let sub = matches.subcommand_matches("connect").cloned().unwrap_or_default();
                 cli::connect::run(args, &sub).await
             }
+            Command::Serve(args) => cli::serve::serve_cmd(args).await,
+            Command::Certs(args) => cli::serve::certs_cmd(args),
+            Command::Report(ReportCommand::Diff(args)) => cli::run::diff_cmd(args),
         }
     });
+    // Servers and stuck clients must not keep the process alive.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(100));
     std::process::exit(code);
 }

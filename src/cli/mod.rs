@@ -1,3 +1,5 @@
 //! The command line: clap subcommands, each mapping its outcome to an exit code.
 
 pub mod connect;
+pub mod run;
+pub mod serve;

@@ -70,6 +70,17 @@ impl ServerHandle {
     ) -> Result<ServerHandle, ServerError> {
         let listener =
             TcpListener::bind(bind).await.map_err(|source| ServerError::Bind { addr: bind, source })?;
+        Self::serve(name, listener, kind, tls)
+    }
+
+    /// Starts serving on a listener that is already bound.
+    pub fn serve(
+        name: &str,
+        listener: TcpListener,
+        kind: ServerKind,
+        tls: Option<Arc<rustls::ServerConfig>>,
+    ) -> Result<ServerHandle, ServerError> {
+        let bind = SocketAddr::from(([127, 0, 0, 1], 0));
         let addr = listener.local_addr().map_err(|source| ServerError::Bind { addr: bind, source })?;
         let recorder = Recorder::new();
         let current: Arc<Mutex<Option<mpsc::UnboundedSender<ConnAction>>>> = Arc::default();

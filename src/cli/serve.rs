@@ -1,0 +1,112 @@
+//! `wsim serve` (long-running echo servers) and `wsim certs` (the test PKI as files).
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+
+use clap::Args;
+
+use wsim::certs::{ServerCert, TestPki};
+use wsim::exit;
+use wsim::server::{ServerHandle, ServerKind, SubprotocolPolicy};
+
+/// Options of `wsim serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on; anything but loopback must be named here explicitly.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub bind: IpAddr,
+    /// Port of the ws echo server (0: any free port).
+    #[arg(long, default_value_t = 8080)]
+    pub port: u16,
+    /// Port of the wss echo server (0: any free port).
+    #[arg(long, default_value_t = 8443)]
+    pub tls_port: u16,
+    /// Where the certificates are (reused when present, generated otherwise).
+    #[arg(long, default_value = "certs")]
+    pub certs_dir: PathBuf,
+    /// Answer the first offered subprotocol.
+    #[arg(long)]
+    pub echo_subprotocol: bool,
+}
+
+/// Options of `wsim certs`.
+#[derive(Debug, Args)]
+pub struct CertsArgs {
+    /// The folder to write into.
+    #[arg(long, default_value = "certs")]
+    pub out: PathBuf,
+}
+
+/// `wsim certs`.
+pub fn certs_cmd(args: CertsArgs) -> i32 {
+    match TestPki::generate() {
+        Ok(pki) => match pki.write_to(&args.out) {
+            Ok(files) => {
+                for f in files {
+                    println!("{}", f.display());
+                }
+                exit::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: cannot write {}: {e}", args.out.display());
+                exit::BAD_INPUT
+            }
+        },
+        Err(e) => {
+            eprintln!("error: {e}");
+            exit::INTERNAL
+        }
+    }
+}
+
+fn load_or_generate(dir: &Path) -> Result<TestPki, String> {
+    let read = |n: &str| std::fs::read_to_string(dir.join(n)).ok();
+    if let (Some(ca), Some(cert), Some(key)) = (read("ca.pem"), read("server.pem"), read("server.key")) {
+        let der = rustls::pki_types::CertificateDer::from_pem_slice(cert.as_bytes()).map_err(|e| e.to_string())?;
+        let mut pki = TestPki::generate().map_err(|e| e.to_string())?;
+        pki.ca.cert_pem = ca;
+        pki.server.cert_pem = cert;
+        pki.server.cert_der = der.to_vec();
+        pki.server.key_pem = key;
+        return Ok(pki);
+    }
+    let pki = TestPki::generate().map_err(|e| e.to_string())?;
+    pki.write_to(dir).map_err(|e| format!("cannot write {}: {e}", dir.display()))?;
+    Ok(pki)
+}
+
+use rustls::pki_types::pem::PemObject;
+
+/// `wsim serve`.
+pub async fn serve_cmd(args: ServeArgs) -> i32 {
+    let pki = match load_or_generate(&args.certs_dir) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit::BAD_INPUT;
+        }
+    };
+    let tls = match pki.server_config(ServerCert::Valid, false) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit::INTERNAL;
+        }
+    };
+    let policy = if args.echo_subprotocol { SubprotocolPolicy::First } else { SubprotocolPolicy::None };
+    let ws = ServerHandle::start("ws", SocketAddr::new(args.bind, args.port), ServerKind::Echo(policy.clone()), None).await;
+    let wss = ServerHandle::start("wss", SocketAddr::new(args.bind, args.tls_port), ServerKind::Echo(policy), tls).await;
+    let (ws, wss) = match (ws, wss) {
+        (Ok(a), Ok(b)) => (a, b),
+        (Err(e), _) | (_, Err(e)) => {
+            eprintln!("error: {e}");
+            return exit::BAD_INPUT;
+        }
+    };
+    println!("ws echo:  {}/", ws.url());
+    println!("wss echo: {}/", wss.url());
+    println!("CA certificate: {}", args.certs_dir.join("ca.pem").display());
+    println!("Ctrl-C to stop.");
+    let _ = tokio::signal::ctrl_c().await;
+    exit::SUCCESS
+}

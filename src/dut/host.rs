@@ -1,0 +1,142 @@
+//! The in-process host DUT: the client model itself.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
+
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use super::command::{ClientCommand, DutError, DutEvent};
+use crate::esp::{Config, Env, EspWebsocketClient, EventFilter, Profile};
+use crate::transport::codes::ESP_ERR_INVALID_ARG;
+
+/// A call in flight, independent of the DUT's borrow (so it can run in the background).
+pub type CallFuture = Pin<Box<dyn Future<Output = Result<i64, DutError>> + Send>>;
+
+/// The DUT seam: client instances are created by name, called with [`ClientCommand`]s,
+/// and report [`DutEvent`]s on one channel.
+pub trait Dut: Send {
+    /// A short description (`host`, a serial port, …).
+    fn describe(&self) -> String;
+    /// `esp_websocket_client_init` for a named instance. Returns whether the handle is
+    /// non-NULL; a NULL client answers later calls as the C API does for NULL.
+    fn create_client(&mut self, name: &str, config: &Config) -> bool;
+    /// One API call; the future owns what it needs.
+    fn call(&self, name: &str, command: ClientCommand) -> CallFuture;
+    /// The event stream of every client.
+    fn events(&mut self) -> &mut mpsc::UnboundedReceiver<DutEvent>;
+    /// Destroys every client (bounded by the caller).
+    fn shutdown(&mut self) -> CallFuture;
+}
+
+/// The client model in this process.
+pub struct HostDut {
+    env: Env,
+    profile: Profile,
+    clients: BTreeMap<String, Option<EspWebsocketClient>>,
+    tx: mpsc::UnboundedSender<DutEvent>,
+    rx: mpsc::UnboundedReceiver<DutEvent>,
+    epoch: Instant,
+}
+
+impl HostDut {
+    /// A host DUT whose clients live in `env` and follow `profile`.
+    pub fn new(env: Env, profile: Profile) -> Self {
+        let (tx, rx) = mpsc::unbounded_channel();
+        HostDut { env, profile, clients: BTreeMap::new(), tx, rx, epoch: Instant::now() }
+    }
+}
+
+impl Dut for HostDut {
+    fn describe(&self) -> String {
+        format!("host model ({})", self.profile)
+    }
+
+    fn create_client(&mut self, name: &str, config: &Config) -> bool {
+        let client = EspWebsocketClient::try_init(config, &self.env, self.profile).ok();
+        if let Some(c) = &client {
+            let (tx, n, epoch) = (self.tx.clone(), name.to_string(), self.epoch);
+            c.register_events(EventFilter::Any, move |e| {
+                let _ = tx.send(DutEvent {
+                    client: n.clone(),
+                    at_ms: epoch.elapsed().as_millis() as u64,
+                    event: e.to_owned_event(),
+                });
+            });
+        }
+        let ok = client.is_some();
+        self.clients.insert(name.to_string(), client);
+        ok
+    }
+
+    fn call(&self, name: &str, command: ClientCommand) -> CallFuture {
+        let entry = self.clients.get(name).cloned();
+        let name = name.to_string();
+        Box::pin(async move {
+            let Some(client) = entry else { return Err(DutError::UnknownClient(name)) };
+            let Some(c) = client else { return Ok(null_handle_result(&command)) };
+            Ok(match command {
+                ClientCommand::Start => i64::from(c.start().await),
+                ClientCommand::Stop => i64::from(c.stop().await),
+                ClientCommand::Destroy => i64::from(c.destroy().await),
+                ClientCommand::DestroyOnExit => i64::from(c.destroy_on_exit()),
+                ClientCommand::Close { timeout } => i64::from(c.close(timeout).await),
+                ClientCommand::CloseWithCode { code, reason, timeout } => {
+                    i64::from(c.close_with_code(code, &reason, timeout).await)
+                }
+                ClientCommand::SendText { data, timeout } => i64::from(c.send_text(&data, timeout).await),
+                ClientCommand::SendBin { data, timeout } => i64::from(c.send_bin(&data, timeout).await),
+                ClientCommand::SendTextPartial { data, timeout } => {
+                    i64::from(c.send_text_partial(&data, timeout).await)
+                }
+                ClientCommand::SendBinPartial { data, timeout } => {
+                    i64::from(c.send_bin_partial(&data, timeout).await)
+                }
+                ClientCommand::SendContMsg { data, timeout } => i64::from(c.send_cont_msg(&data, timeout).await),
+                ClientCommand::SendFin { timeout } => i64::from(c.send_fin(timeout).await),
+                ClientCommand::SendWithOpcode { opcode, data, timeout } => {
+                    i64::from(c.send_with_opcode(opcode, &data, timeout).await)
+                }
+                ClientCommand::SetUri { uri } => i64::from(c.set_uri(&uri).await),
+                ClientCommand::SetHeaders { headers } => i64::from(c.set_headers(&headers).await),
+                ClientCommand::AppendHeader { key, value } => i64::from(c.append_header(&key, &value).await),
+                ClientCommand::SetPingIntervalSec { sec } => i64::from(c.set_ping_interval_sec(sec).await),
+                ClientCommand::GetPingIntervalSec => c.get_ping_interval_sec().await as i64,
+                ClientCommand::SetReconnectTimeout { ms } => i64::from(c.set_reconnect_timeout(ms).await),
+                ClientCommand::GetReconnectTimeout => i64::from(c.get_reconnect_timeout().await),
+                ClientCommand::IsConnected => i64::from(c.is_connected()),
+            })
+        })
+    }
+
+    fn events(&mut self) -> &mut mpsc::UnboundedReceiver<DutEvent> {
+        &mut self.rx
+    }
+
+    fn shutdown(&mut self) -> CallFuture {
+        let clients: Vec<EspWebsocketClient> = self.clients.values().flatten().cloned().collect();
+        Box::pin(async move {
+            for c in clients {
+                c.destroy().await;
+            }
+            Ok(0)
+        })
+    }
+}
+
+/// What the C API returns for a NULL handle.
+fn null_handle_result(command: &ClientCommand) -> i64 {
+    match command {
+        ClientCommand::SendText { .. }
+        | ClientCommand::SendBin { .. }
+        | ClientCommand::SendTextPartial { .. }
+        | ClientCommand::SendBinPartial { .. }
+        | ClientCommand::SendContMsg { .. }
+        | ClientCommand::SendFin { .. }
+        | ClientCommand::SendWithOpcode { .. }
+        | ClientCommand::GetReconnectTimeout => -1,
+        ClientCommand::IsConnected | ClientCommand::GetPingIntervalSec => 0,
+        _ => i64::from(ESP_ERR_INVALID_ARG),
+    }
+}

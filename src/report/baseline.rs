@@ -1,0 +1,102 @@
+//! The regression gate: compare a run with a baseline and say what changed.
+
+use std::collections::BTreeMap;
+
+use super::summary::Summary;
+use crate::run::Verdict;
+
+/// One scenario whose verdict changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    /// Scenario id.
+    pub id: String,
+    /// The verdict before (`None`: the scenario is new).
+    pub before: Option<Verdict>,
+    /// The verdict now (`None`: the scenario is gone).
+    pub after: Option<Verdict>,
+}
+
+impl Change {
+    /// Whether this change is a regression: a scenario that passed (or did not exist)
+    /// and now fails or errors.
+    pub fn is_regression(&self) -> bool {
+        match (self.before, self.after) {
+            (Some(b), Some(a)) => a.worse_than(b),
+            (None, Some(a)) => a.worse_than(Verdict::Pass),
+            _ => false,
+        }
+    }
+}
+
+impl std::fmt::Display for Change {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let v = |x: Option<Verdict>| x.map_or("absent", |v| v.label());
+        let mark = if self.is_regression() {
+            "REGRESSED"
+        } else if self.after.is_some_and(|a| self.before.is_some_and(|b| b.worse_than(a))) {
+            "improved"
+        } else {
+            "changed"
+        };
+        write!(f, "{mark:>9}  {}: {} -> {}", self.id, v(self.before), v(self.after))
+    }
+}
+
+/// Every scenario whose verdict differs between `old` and `new`, in id order.
+pub fn diff(old: &Summary, new: &Summary) -> Vec<Change> {
+    let before: BTreeMap<&str, Verdict> = old.scenarios.iter().map(|s| (s.id.as_str(), s.verdict)).collect();
+    let after: BTreeMap<&str, Verdict> = new.scenarios.iter().map(|s| (s.id.as_str(), s.verdict)).collect();
+    let mut ids: Vec<&str> = before.keys().chain(after.keys()).copied().collect();
+    ids.sort();
+    ids.dedup();
+    ids.into_iter()
+        .filter_map(|id| {
+            let (b, a) = (before.get(id).copied(), after.get(id).copied());
+            (b != a).then(|| Change { id: id.to_string(), before: b, after: a })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::summary::{Counts, SummaryEntry};
+
+    fn summary(items: &[(&str, Verdict)]) -> Summary {
+        Summary {
+            tool_version: "0".into(),
+            dut: "host".into(),
+            profile: "idf6".into(),
+            seed: 1,
+            world: "real".into(),
+            wall_ms: 0,
+            world_ms: 0,
+            counts: Counts::default(),
+            scenarios: items
+                .iter()
+                .map(|(id, v)| SummaryEntry {
+                    id: id.to_string(),
+                    name: String::new(),
+                    tags: vec![],
+                    verdict: *v,
+                    wall_ms: 0,
+                    detail: None,
+                    failed_step: None,
+                    seed: 0,
+                    case_file: String::new(),
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn only_getting_worse_is_a_regression() {
+        let old = summary(&[("a", Verdict::Pass), ("b", Verdict::Fail), ("c", Verdict::Pass), ("gone", Verdict::Pass)]);
+        let new = summary(&[("a", Verdict::Fail), ("b", Verdict::Pass), ("c", Verdict::Pass), ("new", Verdict::Error)]);
+        let d = diff(&old, &new);
+        let regressions: Vec<&str> = d.iter().filter(|c| c.is_regression()).map(|c| c.id.as_str()).collect();
+        assert_eq!(regressions, ["a", "new"]);
+        assert_eq!(d.len(), 4);
+        assert!(d.iter().any(|c| c.id == "b" && c.to_string().contains("improved")));
+    }
+}

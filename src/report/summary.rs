@@ -1,0 +1,122 @@
+//! `summary.json`: the run at a glance, and the file a baseline is made of.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::run::{RunInfo, ScenarioReport, Verdict};
+
+/// Verdict counts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counts {
+    /// Scenarios in the run.
+    pub total: usize,
+    /// Passed.
+    pub passed: usize,
+    /// Failed.
+    pub failed: usize,
+    /// Errored.
+    pub errors: usize,
+    /// Skipped.
+    pub skipped: usize,
+}
+
+impl Counts {
+    /// Counts the verdicts of `reports`.
+    pub fn of(reports: &[ScenarioReport]) -> Counts {
+        let mut c = Counts { total: reports.len(), ..Counts::default() };
+        for r in reports {
+            match r.verdict {
+                Verdict::Pass => c.passed += 1,
+                Verdict::Fail => c.failed += 1,
+                Verdict::Error => c.errors += 1,
+                Verdict::Skip => c.skipped += 1,
+            }
+        }
+        c
+    }
+}
+
+/// One scenario in the summary.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SummaryEntry {
+    /// Id.
+    pub id: String,
+    /// Name.
+    pub name: String,
+    /// Tags.
+    pub tags: Vec<String>,
+    /// Verdict.
+    pub verdict: Verdict,
+    /// Wall-clock milliseconds.
+    pub wall_ms: u64,
+    /// Failure, error or skip detail.
+    pub detail: Option<String>,
+    /// The failed step.
+    pub failed_step: Option<usize>,
+    /// The scenario's seed.
+    pub seed: u64,
+    /// The case file, relative to the report folder.
+    pub case_file: String,
+}
+
+/// `summary.json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Summary {
+    /// wsim's version.
+    pub tool_version: String,
+    /// The DUT.
+    pub dut: String,
+    /// The profile.
+    pub profile: String,
+    /// The run's seed.
+    pub seed: u64,
+    /// The world.
+    pub world: String,
+    /// Wall-clock milliseconds of the whole run.
+    pub wall_ms: u64,
+    /// The sum of the scenarios' durations on the world's clock (wall time in the real
+    /// world).
+    pub world_ms: u64,
+    /// Counts.
+    pub counts: Counts,
+    /// Every scenario, in id order.
+    pub scenarios: Vec<SummaryEntry>,
+}
+
+impl Summary {
+    /// Builds the summary of a run.
+    pub fn new(info: &RunInfo, reports: &[ScenarioReport], wall_ms: u64, case_file: impl Fn(&str) -> String) -> Summary {
+        Summary {
+            tool_version: info.tool_version.clone(),
+            dut: info.dut.clone(),
+            profile: info.profile.clone(),
+            seed: info.seed,
+            world: info.world.clone(),
+            wall_ms,
+            world_ms: reports.iter().map(|r| r.wall_ms).sum(),
+            counts: Counts::of(reports),
+            scenarios: reports
+                .iter()
+                .map(|r| SummaryEntry {
+                    id: r.id.clone(),
+                    name: r.name.clone(),
+                    tags: r.tags.clone(),
+                    verdict: r.verdict,
+                    wall_ms: r.wall_ms,
+                    detail: r.detail.clone(),
+                    failed_step: r.failed_step,
+                    seed: r.seed,
+                    case_file: case_file(&r.id),
+                })
+                .collect(),
+        }
+    }
+
+    /// Reads a `summary.json` (or the one inside a report folder).
+    pub fn read(path: &Path) -> Result<Summary, String> {
+        let file = if path.is_dir() { path.join("summary.json") } else { path.to_path_buf() };
+        let text = std::fs::read_to_string(&file).map_err(|e| format!("{}: {e}", file.display()))?;
+        serde_json::from_str(&text).map_err(|e| format!("{}:{}:{}: {e}", file.display(), e.line(), e.column()))
+    }
+}

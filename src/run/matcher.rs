@@ -1,0 +1,96 @@
+//! Matching an observed event against an expectation.
+
+use std::path::Path;
+
+use sha2::{Digest, Sha256};
+
+use crate::esp::OwnedEvent;
+use crate::scenario::Expectation;
+
+/// The differences between `e` and `x` (empty when it matches).
+pub fn mismatches(x: &Expectation, e: &OwnedEvent, seed: u64, base: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut check = |field: &str, want: Option<String>, got: String| {
+        if let Some(w) = want
+            && w != got
+        {
+            out.push(format!("{field}: expected {w}, got {got}"));
+        }
+    };
+    check("event", x.event.map(|v| v.name().to_string()), e.event.name().to_string());
+    check("op_code", x.op_code.map(|v| v.to_string()), e.op_code.to_string());
+    check("fin", x.fin.map(|v| v.to_string()), e.fin.to_string());
+    check("data_len", x.data_len.map(|v| v.to_string()), e.data_len.to_string());
+    check("payload_len", x.payload_len.map(|v| v.to_string()), e.payload_len.to_string());
+    check("payload_offset", x.payload_offset.map(|v| v.to_string()), e.payload_offset.to_string());
+    check("close_status_code", x.close_status_code.map(|v| v.to_string()), e.close_status_code.to_string());
+    let h = &e.error_handle;
+    check("error_type", x.error_type.map(|v| format!("{v:?}")), format!("{:?}", h.error_type));
+    check("esp_tls_last_esp_err", x.esp_tls_last_esp_err.map(hex), hex(h.esp_tls_last_esp_err));
+    check("esp_tls_stack_err", x.esp_tls_stack_err.map(hex), hex(h.esp_tls_stack_err));
+    check(
+        "esp_tls_cert_verify_flags",
+        x.esp_tls_cert_verify_flags.map(|v| v.to_string()),
+        h.esp_tls_cert_verify_flags.to_string(),
+    );
+    check(
+        "esp_ws_handshake_status_code",
+        x.esp_ws_handshake_status_code.map(|v| v.to_string()),
+        h.esp_ws_handshake_status_code.to_string(),
+    );
+    check(
+        "esp_transport_sock_errno",
+        x.esp_transport_sock_errno.map(|v| v.to_string()),
+        h.esp_transport_sock_errno.to_string(),
+    );
+    let text = String::from_utf8_lossy(&e.data).into_owned();
+    check("text", x.text.as_ref().map(|t| format!("{t:?}")), format!("{text:?}"));
+    if let Some(sub) = &x.text_contains
+        && !text.contains(sub.as_str())
+    {
+        out.push(format!("text: expected to contain {sub:?}, got {text:?}"));
+    }
+    if let Some(p) = &x.data {
+        match p.bytes(seed, base) {
+            Ok(want) if want != e.data => out.push(format!(
+                "data: expected {} bytes (sha256 {}), got {} bytes (sha256 {})",
+                want.len(),
+                sha256_hex(&want),
+                e.data.len(),
+                sha256_hex(&e.data)
+            )),
+            Ok(_) => {}
+            Err(err) => out.push(format!("data: {err}")),
+        }
+    }
+    if let Some(d) = &x.sha256 {
+        let got = sha256_hex(&e.data);
+        if !got.eq_ignore_ascii_case(d) {
+            out.push(format!("sha256: expected {d}, got {got}"));
+        }
+    }
+    out
+}
+
+fn hex(v: i32) -> String {
+    format!("{v:#x}")
+}
+
+/// SHA-256 in lower-case hex.
+pub fn sha256_hex(b: &[u8]) -> String {
+    Sha256::digest(b).iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// A compact rendering of an expectation's fields.
+pub fn describe(x: &Expectation) -> String {
+    let v = serde_json::to_value(x).unwrap_or_default();
+    let mut parts = Vec::new();
+    if let Some(m) = v.as_object() {
+        for (k, val) in m {
+            if !val.is_null() && k != "within_ms" && k != "after_ms" {
+                parts.push(format!("{k}={val}"));
+            }
+        }
+    }
+    format!("{{{}}}", parts.join(", "))
+}

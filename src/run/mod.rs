@@ -1,0 +1,13 @@
+//! The runner: builds each scenario's world, drives its steps, matches events, decides
+//! verdicts, and emits a linear stream of run events. No printing here.
+
+mod events;
+mod execute;
+mod matcher;
+mod runner;
+mod world;
+
+pub use events::{EventRecord, RunEvent, RunInfo, ScenarioReport, TraceEntry, Verdict};
+pub use execute::{RunContext, run_scenario, scenario_seed};
+pub use matcher::sha256_hex;
+pub use runner::{RunOptions, Selection, run};
