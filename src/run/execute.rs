@@ -319,6 +319,10 @@ impl<'a> Exec<'a> {
         let within = Duration::from_millis(x.within_ms.unwrap_or(DEFAULT_WITHIN_MS));
         let cursor = self.frame_cursor.get(name).copied().unwrap_or(0);
         let (seed, base) = (self.seed, self.base.clone());
+        let mut x = x.clone();
+        x.request_line = x.request_line.map(|l| self.resolve(&l));
+        x.request_has = x.request_has.iter().map(|l| self.resolve(l)).collect();
+        let x = &x;
         let check = |conns: &[ConnectionLog]| check_server(x, conns, cursor, seed, &base);
         let server = self.server(name)?;
         server.wait_until(within, |c| check(c).is_ok()).await;
@@ -577,15 +581,19 @@ pub async fn run_scenario(loaded: &LoadedScenario, ctx: &RunContext) -> Scenario
             report.detail = Some(format!("the scenario exceeded its bound of {} ms", sc.timeout_ms));
         }
     }
-    // Teardown, bounded: a client stuck in a stalled frame never stops on the device either.
-    let _ = tokio::time::timeout(Duration::from_secs(15), exec.dut.shutdown()).await;
-    exec.background.abort_all();
+    // The trace ends with the last step; teardown is not part of it.
     exec.drain();
+    report.trace = std::mem::take(&mut exec.trace);
     for (name, s) in exec.servers.iter_mut() {
         report.servers.insert(name.clone(), s.connections());
+        // Closing the servers first lets idle clients notice at once instead of at
+        // the end of their 1 s poll.
         s.stop();
     }
-    report.trace = std::mem::take(&mut exec.trace);
+    exec.servers.clear();
+    // Bounded: a client stuck in a stalled frame never stops on the device either.
+    let _ = tokio::time::timeout(Duration::from_secs(15), exec.dut.shutdown()).await;
+    exec.background.abort_all();
     report.wall_ms = wall0.elapsed().as_millis() as u64;
     report
 }
