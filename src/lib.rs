@@ -9,8 +9,8 @@
 pub mod certs;
 pub mod dut;
 pub mod esp;
-pub mod report;
 pub mod exit;
+pub mod report;
 pub mod run;
 pub mod scenario;
 pub mod server;

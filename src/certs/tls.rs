@@ -10,7 +10,9 @@ use serde::{Deserialize, Serialize};
 use super::pki::{CertKey, TestPki};
 
 /// Which certificate a TLS server presents.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum ServerCert {
     /// Plain TCP, no TLS.
@@ -72,10 +74,12 @@ impl TestPki {
         let config = if mtls {
             let mut roots = rustls::RootCertStore::empty();
             roots.add(CertificateDer::from(self.ca.cert_der.clone()))?;
-            let verifier =
-                rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
-                    .build()
-                    .map_err(|e| TlsConfigError::Verifier(e.to_string()))?;
+            let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+                Arc::new(roots),
+                provider,
+            )
+            .build()
+            .map_err(|e| TlsConfigError::Verifier(e.to_string()))?;
             builder.with_client_cert_verifier(verifier).with_single_cert(chain, key)?
         } else {
             builder.with_no_client_auth().with_single_cert(chain, key)?

@@ -126,7 +126,8 @@ pub async fn run_cmd(args: RunArgs) -> i32 {
         }
     };
     let selection = Selection { filters: args.filter.clone(), tags: args.tag.clone() };
-    let selected: Vec<LoadedScenario> = scenarios.into_iter().filter(|s| selection.selects(s)).collect();
+    let selected: Vec<LoadedScenario> =
+        scenarios.into_iter().filter(|s| selection.selects(s)).collect();
     if selected.is_empty() {
         eprintln!("error: no scenario matches the given paths, filters and tags");
         return exit::BAD_INPUT;
@@ -143,7 +144,8 @@ pub async fn run_cmd(args: RunArgs) -> i32 {
             return exit::INTERNAL;
         }
     };
-    let options = RunOptions { profile: args.profile, seed, jobs: args.jobs, fail_fast: args.fail_fast };
+    let options =
+        RunOptions { profile: args.profile, seed, jobs: args.jobs, fail_fast: args.fail_fast };
     let (tx, mut rx) = mpsc::unbounded_channel();
     let runner = tokio::spawn(run(selected, options, pki, tx));
     let mut terminal = Terminal::new();
@@ -171,7 +173,12 @@ pub async fn run_cmd(args: RunArgs) -> i32 {
         let changes = diff(&base, &summary);
         let regressions: Vec<_> = changes.iter().filter(|c| c.is_regression()).collect();
         use std::io::Write;
-        let _ = writeln!(out, "\nagainst the baseline: {} changed, {} regressed", changes.len(), regressions.len());
+        let _ = writeln!(
+            out,
+            "\nagainst the baseline: {} changed, {} regressed",
+            changes.len(),
+            regressions.len()
+        );
         for ch in &changes {
             let _ = writeln!(out, "{ch}");
         }
@@ -197,7 +204,11 @@ pub fn list_cmd(args: PathsArgs) -> i32 {
         Ok(mut s) => {
             s.sort_by(|a, b| a.id.cmp(&b.id));
             for x in s {
-                let tags = if x.scenario.tags.is_empty() { String::new() } else { format!("  [{}]", x.scenario.tags.join(", ")) };
+                let tags = if x.scenario.tags.is_empty() {
+                    String::new()
+                } else {
+                    format!("  [{}]", x.scenario.tags.join(", "))
+                };
                 println!("{}  {}{}", x.id, x.scenario.name, tags);
             }
             exit::SUCCESS
@@ -208,7 +219,10 @@ pub fn list_cmd(args: PathsArgs) -> i32 {
 
 /// `wsim schema`: the JSON Schema of the scenario format.
 pub fn schema_cmd() -> i32 {
-    println!("{}", serde_json::to_string_pretty(&wsim::scenario::json_schema()).unwrap_or_default());
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&wsim::scenario::json_schema()).unwrap_or_default()
+    );
     exit::SUCCESS
 }
 

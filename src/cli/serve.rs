@@ -61,8 +61,11 @@ pub fn certs_cmd(args: CertsArgs) -> i32 {
 
 fn load_or_generate(dir: &Path) -> Result<TestPki, String> {
     let read = |n: &str| std::fs::read_to_string(dir.join(n)).ok();
-    if let (Some(ca), Some(cert), Some(key)) = (read("ca.pem"), read("server.pem"), read("server.key")) {
-        let der = rustls::pki_types::CertificateDer::from_pem_slice(cert.as_bytes()).map_err(|e| e.to_string())?;
+    if let (Some(ca), Some(cert), Some(key)) =
+        (read("ca.pem"), read("server.pem"), read("server.key"))
+    {
+        let der = rustls::pki_types::CertificateDer::from_pem_slice(cert.as_bytes())
+            .map_err(|e| e.to_string())?;
         let mut pki = TestPki::generate().map_err(|e| e.to_string())?;
         pki.ca.cert_pem = ca;
         pki.server.cert_pem = cert;
@@ -93,9 +96,22 @@ pub async fn serve_cmd(args: ServeArgs) -> i32 {
             return exit::INTERNAL;
         }
     };
-    let policy = if args.echo_subprotocol { SubprotocolPolicy::First } else { SubprotocolPolicy::None };
-    let ws = ServerHandle::start("ws", SocketAddr::new(args.bind, args.port), ServerKind::Echo(policy.clone()), None).await;
-    let wss = ServerHandle::start("wss", SocketAddr::new(args.bind, args.tls_port), ServerKind::Echo(policy), tls).await;
+    let policy =
+        if args.echo_subprotocol { SubprotocolPolicy::First } else { SubprotocolPolicy::None };
+    let ws = ServerHandle::start(
+        "ws",
+        SocketAddr::new(args.bind, args.port),
+        ServerKind::Echo(policy.clone()),
+        None,
+    )
+    .await;
+    let wss = ServerHandle::start(
+        "wss",
+        SocketAddr::new(args.bind, args.tls_port),
+        ServerKind::Echo(policy),
+        tls,
+    )
+    .await;
     let (ws, wss) = match (ws, wss) {
         (Ok(a), Ok(b)) => (a, b),
         (Err(e), _) | (_, Err(e)) => {

@@ -85,25 +85,37 @@ impl Dut for HostDut {
                 ClientCommand::CloseWithCode { code, reason, timeout } => {
                     i64::from(c.close_with_code(code, &reason, timeout).await)
                 }
-                ClientCommand::SendText { data, timeout } => i64::from(c.send_text(&data, timeout).await),
-                ClientCommand::SendBin { data, timeout } => i64::from(c.send_bin(&data, timeout).await),
+                ClientCommand::SendText { data, timeout } => {
+                    i64::from(c.send_text(&data, timeout).await)
+                }
+                ClientCommand::SendBin { data, timeout } => {
+                    i64::from(c.send_bin(&data, timeout).await)
+                }
                 ClientCommand::SendTextPartial { data, timeout } => {
                     i64::from(c.send_text_partial(&data, timeout).await)
                 }
                 ClientCommand::SendBinPartial { data, timeout } => {
                     i64::from(c.send_bin_partial(&data, timeout).await)
                 }
-                ClientCommand::SendContMsg { data, timeout } => i64::from(c.send_cont_msg(&data, timeout).await),
+                ClientCommand::SendContMsg { data, timeout } => {
+                    i64::from(c.send_cont_msg(&data, timeout).await)
+                }
                 ClientCommand::SendFin { timeout } => i64::from(c.send_fin(timeout).await),
                 ClientCommand::SendWithOpcode { opcode, data, timeout } => {
                     i64::from(c.send_with_opcode(opcode, &data, timeout).await)
                 }
                 ClientCommand::SetUri { uri } => i64::from(c.set_uri(&uri).await),
                 ClientCommand::SetHeaders { headers } => i64::from(c.set_headers(&headers).await),
-                ClientCommand::AppendHeader { key, value } => i64::from(c.append_header(&key, &value).await),
-                ClientCommand::SetPingIntervalSec { sec } => i64::from(c.set_ping_interval_sec(sec).await),
+                ClientCommand::AppendHeader { key, value } => {
+                    i64::from(c.append_header(&key, &value).await)
+                }
+                ClientCommand::SetPingIntervalSec { sec } => {
+                    i64::from(c.set_ping_interval_sec(sec).await)
+                }
                 ClientCommand::GetPingIntervalSec => c.get_ping_interval_sec().await as i64,
-                ClientCommand::SetReconnectTimeout { ms } => i64::from(c.set_reconnect_timeout(ms).await),
+                ClientCommand::SetReconnectTimeout { ms } => {
+                    i64::from(c.set_reconnect_timeout(ms).await)
+                }
                 ClientCommand::GetReconnectTimeout => i64::from(c.get_reconnect_timeout().await),
                 ClientCommand::IsConnected => i64::from(c.is_connected()),
             })

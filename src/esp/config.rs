@@ -21,7 +21,9 @@ pub const DEFAULT_PINGPONG_TIMEOUT_SEC: i32 = 120;
 pub const DEFAULT_USER_AGENT: &str = "ESP32 Websocket Client";
 
 /// `esp_websocket_transport_t`: which transport a URI without a scheme uses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum TransportType {
     /// `WEBSOCKET_TRANSPORT_UNKNOWN`.

@@ -6,7 +6,19 @@ use serde::{Deserialize, Serialize};
 use super::profile::Profile;
 
 /// `esp_websocket_event_id_t` without the `WEBSOCKET_EVENT_` prefix.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum EventId {
     /// `WEBSOCKET_EVENT_ERROR`.
@@ -99,7 +111,9 @@ impl EventId {
 }
 
 /// `esp_websocket_error_type_t`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorType {
     /// `WEBSOCKET_ERROR_TYPE_NONE` (0).

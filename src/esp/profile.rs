@@ -3,7 +3,9 @@
 use serde::{Deserialize, Serialize};
 
 /// Which ESP-IDF `tcp_transport` the model behaves like.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, schemars::JsonSchema,
+)]
 pub enum Profile {
     /// IDF ≥ 6.0.2 / master: frame validation, whole control payloads, the header walk
     /// with `HEADER_RECEIVED`, the prefix accept check, oversized-length rejection.

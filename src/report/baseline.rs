@@ -44,8 +44,10 @@ impl std::fmt::Display for Change {
 
 /// Every scenario whose verdict differs between `old` and `new`, in id order.
 pub fn diff(old: &Summary, new: &Summary) -> Vec<Change> {
-    let before: BTreeMap<&str, Verdict> = old.scenarios.iter().map(|s| (s.id.as_str(), s.verdict)).collect();
-    let after: BTreeMap<&str, Verdict> = new.scenarios.iter().map(|s| (s.id.as_str(), s.verdict)).collect();
+    let before: BTreeMap<&str, Verdict> =
+        old.scenarios.iter().map(|s| (s.id.as_str(), s.verdict)).collect();
+    let after: BTreeMap<&str, Verdict> =
+        new.scenarios.iter().map(|s| (s.id.as_str(), s.verdict)).collect();
     let mut ids: Vec<&str> = before.keys().chain(after.keys()).copied().collect();
     ids.sort();
     ids.dedup();
@@ -91,10 +93,21 @@ mod tests {
 
     #[test]
     fn only_getting_worse_is_a_regression() {
-        let old = summary(&[("a", Verdict::Pass), ("b", Verdict::Fail), ("c", Verdict::Pass), ("gone", Verdict::Pass)]);
-        let new = summary(&[("a", Verdict::Fail), ("b", Verdict::Pass), ("c", Verdict::Pass), ("new", Verdict::Error)]);
+        let old = summary(&[
+            ("a", Verdict::Pass),
+            ("b", Verdict::Fail),
+            ("c", Verdict::Pass),
+            ("gone", Verdict::Pass),
+        ]);
+        let new = summary(&[
+            ("a", Verdict::Fail),
+            ("b", Verdict::Pass),
+            ("c", Verdict::Pass),
+            ("new", Verdict::Error),
+        ]);
         let d = diff(&old, &new);
-        let regressions: Vec<&str> = d.iter().filter(|c| c.is_regression()).map(|c| c.id.as_str()).collect();
+        let regressions: Vec<&str> =
+            d.iter().filter(|c| c.is_regression()).map(|c| c.id.as_str()).collect();
         assert_eq!(regressions, ["a", "new"]);
         assert_eq!(d.len(), 4);
         assert!(d.iter().any(|c| c.id == "b" && c.to_string().contains("improved")));

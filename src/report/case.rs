@@ -15,7 +15,8 @@ pub fn slug(s: &str) -> String {
 
 /// The base name of a scenario's case files (`<agent>_case_<id>`).
 pub fn case_stem(agent: &str, id: &str) -> String {
-    let id: String = id.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' }).collect();
+    let id: String =
+        id.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' }).collect();
     format!("{}_case_{}", slug(agent), id)
 }
 
@@ -50,7 +51,9 @@ pub fn behavior_close(r: &ScenarioReport) -> &'static str {
 pub fn remote_close_code(r: &ScenarioReport) -> Option<i32> {
     r.trace.iter().rev().find_map(|t| match t {
         TraceEntry::Event { event, .. }
-            if event.event.event == EventId::Data && event.event.op_code == 8 && event.event.data_len >= 2 =>
+            if event.event.event == EventId::Data
+                && event.event.op_code == 8
+                && event.event.data_len >= 2 =>
         {
             Some(event.event.close_status_code)
         }

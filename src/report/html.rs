@@ -85,7 +85,12 @@ pub fn index_html(info: &RunInfo, agent: &str, reports: &[ScenarioReport]) -> St
     h.push_str("</table>\n<h2>Case descriptions</h2>\n");
     for r in reports {
         let stem = case_stem(agent, &r.id);
-        let _ = writeln!(h, "<p id=\"case_desc_{stem}\"><b>Case {}</b>: {}</p>", esc(&r.id), esc(&r.name));
+        let _ = writeln!(
+            h,
+            "<p id=\"case_desc_{stem}\"><b>Case {}</b>: {}</p>",
+            esc(&r.id),
+            esc(&r.name)
+        );
     }
     h.push_str("</body></html>\n");
     h
@@ -121,7 +126,13 @@ pub fn case_html(agent: &str, r: &ScenarioReport) -> String {
             }
             TraceEntry::Event { client, event, .. } => (client.clone(), event.to_string()),
         };
-        let _ = writeln!(h, "<tr><td>{}</td><td>{}</td><td>{}</td></tr>", t.t_ms(), esc(&who), esc(&what));
+        let _ = writeln!(
+            h,
+            "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+            t.t_ms(),
+            esc(&who),
+            esc(&what)
+        );
     }
     h.push_str("</table>\n");
     for (name, conns) in &r.servers {

@@ -7,7 +7,11 @@ use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
 use crate::run::{RunInfo, ScenarioReport, Verdict};
 
 /// The JUnit XML of a run: one suite, one test case per scenario.
-pub fn junit_xml(info: &RunInfo, reports: &[ScenarioReport], wall_ms: u64) -> Result<String, String> {
+pub fn junit_xml(
+    info: &RunInfo,
+    reports: &[ScenarioReport],
+    wall_ms: u64,
+) -> Result<String, String> {
     let mut report = Report::new("wsim");
     let mut suite = TestSuite::new(format!("wsim {} ({})", info.dut, info.world));
     suite.set_time(Duration::from_millis(wall_ms));

@@ -90,7 +90,9 @@ impl ReportDir {
             world: "real".into(),
         });
         let agent = self.agent();
-        let summary = Summary::new(&info, &self.reports, self.wall_ms, |id| format!("{}.json", case_stem(&agent, id)));
+        let summary = Summary::new(&info, &self.reports, self.wall_ms, |id| {
+            format!("{}.json", case_stem(&agent, id))
+        });
         let pretty = |v: &serde_json::Value| serde_json::to_string_pretty(v).unwrap_or_default();
         self.write("summary.json", &pretty(&serde_json::to_value(&summary).unwrap_or_default()))?;
         let mut index = serde_json::Map::new();

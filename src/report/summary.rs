@@ -86,7 +86,12 @@ pub struct Summary {
 
 impl Summary {
     /// Builds the summary of a run.
-    pub fn new(info: &RunInfo, reports: &[ScenarioReport], wall_ms: u64, case_file: impl Fn(&str) -> String) -> Summary {
+    pub fn new(
+        info: &RunInfo,
+        reports: &[ScenarioReport],
+        wall_ms: u64,
+        case_file: impl Fn(&str) -> String,
+    ) -> Summary {
         Summary {
             tool_version: info.tool_version.clone(),
             dut: info.dut.clone(),
@@ -116,7 +121,9 @@ impl Summary {
     /// Reads a `summary.json` (or the one inside a report folder).
     pub fn read(path: &Path) -> Result<Summary, String> {
         let file = if path.is_dir() { path.join("summary.json") } else { path.to_path_buf() };
-        let text = std::fs::read_to_string(&file).map_err(|e| format!("{}: {e}", file.display()))?;
-        serde_json::from_str(&text).map_err(|e| format!("{}:{}:{}: {e}", file.display(), e.line(), e.column()))
+        let text =
+            std::fs::read_to_string(&file).map_err(|e| format!("{}: {e}", file.display()))?;
+        serde_json::from_str(&text)
+            .map_err(|e| format!("{}:{}:{}: {e}", file.display(), e.line(), e.column()))
     }
 }

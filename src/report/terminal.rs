@@ -30,7 +30,10 @@ impl Terminal {
     pub fn on_event(&mut self, e: &RunEvent) {
         match e {
             RunEvent::RunStarted { info, total } => {
-                let bar = ProgressBar::with_draw_target(Some(*total as u64), ProgressDrawTarget::stderr());
+                let bar = ProgressBar::with_draw_target(
+                    Some(*total as u64),
+                    ProgressDrawTarget::stderr(),
+                );
                 bar.set_style(
                     ProgressStyle::with_template("{spinner} [{bar:30}] {pos}/{len} {wide_msg}")
                         .unwrap_or_else(|_| ProgressStyle::default_bar())
@@ -69,15 +72,21 @@ impl Terminal {
         report_dir: &std::path::Path,
     ) -> std::io::Result<()> {
         if let Some(i) = &self.info {
-            writeln!(out, "wsim {} · DUT {} · world {} · seed {}", i.tool_version, i.dut, i.world, i.seed)?;
+            writeln!(
+                out,
+                "wsim {} · DUT {} · world {} · seed {}",
+                i.tool_version, i.dut, i.world, i.seed
+            )?;
         }
         let width = reports.iter().map(|r| r.id.len()).max().unwrap_or(10).min(60);
         writeln!(out, "{:<width$}  {:>7}  {:>8}", "scenario", "verdict", "ms")?;
         for r in reports {
             writeln!(out, "{:<width$}  {:>7}  {:>8}", r.id, r.verdict.label(), r.wall_ms)?;
         }
-        let bad: Vec<&ScenarioReport> =
-            reports.iter().filter(|r| matches!(r.verdict, Verdict::Fail | Verdict::Error)).collect();
+        let bad: Vec<&ScenarioReport> = reports
+            .iter()
+            .filter(|r| matches!(r.verdict, Verdict::Fail | Verdict::Error))
+            .collect();
         if !bad.is_empty() {
             writeln!(out, "\nfailures:")?;
             for r in &bad {

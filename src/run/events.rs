@@ -88,7 +88,9 @@ impl TraceEntry {
     /// The entry's time.
     pub fn t_ms(&self) -> u64 {
         match self {
-            TraceEntry::Step { t_ms, .. } | TraceEntry::Call { t_ms, .. } | TraceEntry::Event { t_ms, .. } => *t_ms,
+            TraceEntry::Step { t_ms, .. }
+            | TraceEntry::Call { t_ms, .. }
+            | TraceEntry::Event { t_ms, .. } => *t_ms,
         }
     }
 }

@@ -82,7 +82,11 @@ impl<'a> Exec<'a> {
 
     fn record_event(&mut self, e: DutEvent) {
         let rec = EventRecord::from(e.event.clone());
-        self.trace.push(TraceEntry::Event { t_ms: self.t_ms(), client: e.client.clone(), event: rec.clone() });
+        self.trace.push(TraceEntry::Event {
+            t_ms: self.t_ms(),
+            client: e.client.clone(),
+            event: rec.clone(),
+        });
         self.seen.entry(e.client.clone()).or_default().push(rec);
         self.pending.entry(e.client.clone()).or_default().push_back(e);
     }
@@ -197,11 +201,18 @@ impl<'a> Exec<'a> {
             let r = fut.await.map_err(|e| Stop::Error(e.to_string()))?;
             self.drain();
             let t = self.t_ms();
-            self.trace.push(TraceEntry::Call { t_ms: t, client: name.clone(), function: function.into(), returned: r });
+            self.trace.push(TraceEntry::Call {
+                t_ms: t,
+                client: name.clone(),
+                function: function.into(),
+                returned: r,
+            });
             if let Some(want) = returns
                 && want != r
             {
-                return Err(Stop::Fail(format!("client.{name}: {function}() returned {r}, expected {want}")));
+                return Err(Stop::Fail(format!(
+                    "client.{name}: {function}() returned {r}, expected {want}"
+                )));
             }
         }
         Ok(())
@@ -215,7 +226,11 @@ impl<'a> Exec<'a> {
         for (name, a) in actions {
             let fb = |f| frame_bytes(f, self.seed, &self.base).map_err(Stop::Error);
             let action = if let Some(f) = &a.send {
-                ConnAction::Write { chunks: vec![fb(f)?], gap_ms: 0, sends_close: f.close.is_some() }
+                ConnAction::Write {
+                    chunks: vec![fb(f)?],
+                    gap_ms: 0,
+                    sends_close: f.close.is_some(),
+                }
             } else if let Some(fs) = &a.send_many {
                 let mut bytes = Vec::new();
                 for f in fs {
@@ -227,7 +242,11 @@ impl<'a> Exec<'a> {
                 let (opcode, msg) = match (&m.text, &m.binary) {
                     (Some(t), None) => (0x1u8, self.payload(t)?),
                     (None, Some(b)) => (0x2u8, self.payload(b)?),
-                    _ => return Err(Stop::Error("send_fragmented needs exactly one of text, binary".into())),
+                    _ => {
+                        return Err(Stop::Error(
+                            "send_fragmented needs exactly one of text, binary".into(),
+                        ));
+                    }
                 };
                 let mut pieces = Vec::new();
                 let mut at = 0;
@@ -332,7 +351,10 @@ impl<'a> Exec<'a> {
                 self.frame_cursor.insert(name.to_string(), cursor + advance);
                 Ok(())
             }
-            Err(why) => Err(Stop::Fail(format!("expect_server.{name}: {why} (after {} ms)", within.as_millis()))),
+            Err(why) => Err(Stop::Fail(format!(
+                "expect_server.{name}: {why} (after {} ms)",
+                within.as_millis()
+            ))),
         }
     }
 
@@ -402,7 +424,10 @@ fn check_server(
         }
     }
     for name in &x.request_lacks {
-        if headers.iter().any(|l| l.split(':').next().is_some_and(|n| n.trim().eq_ignore_ascii_case(name))) {
+        if headers
+            .iter()
+            .any(|l| l.split(':').next().is_some_and(|n| n.trim().eq_ignore_ascii_case(name)))
+        {
             return Err(format!("request has a {name:?} header; it should not: {headers:?}"));
         }
     }
@@ -421,7 +446,11 @@ fn check_server(
     let frames: Vec<_> = conns.iter().flat_map(|c| c.frames.iter()).skip(cursor).collect();
     for (i, fx) in x.frames.iter().enumerate() {
         let Some(f) = frames.get(i) else {
-            return Err(format!("expected frame {} from the client, saw only {} new frames", i + 1, frames.len()));
+            return Err(format!(
+                "expected frame {} from the client, saw only {} new frames",
+                i + 1,
+                frames.len()
+            ));
         };
         let mut bad = Vec::new();
         if fx.opcode.is_some_and(|o| o != f.opcode) {
@@ -539,7 +568,8 @@ pub async fn run_scenario(loaded: &LoadedScenario, ctx: &RunContext) -> Scenario
     let outcome = tokio::time::timeout(Duration::from_millis(sc.timeout_ms), async {
         for (name, spec) in &sc.clients {
             let resolve = |t: &str| exec.resolve(t);
-            let cfg = client_config(spec, &exec.ctx.pki, &base, &resolve).map_err(|e| (None, Stop::Error(e)))?;
+            let cfg = client_config(spec, &exec.ctx.pki, &base, &resolve)
+                .map_err(|e| (None, Stop::Error(e)))?;
             let ok = exec.dut.create_client(name, &cfg);
             let t = exec.t_ms();
             exec.trace.push(TraceEntry::Call {
@@ -572,13 +602,16 @@ pub async fn run_scenario(loaded: &LoadedScenario, ctx: &RunContext) -> Scenario
             report.verdict = verdict;
             report.failed_step = step.map(|i| i + 1);
             report.detail = Some(match step {
-                Some(i) => format!("step {} ({}:{}): {msg}", i + 1, loaded.file.display(), line_of(i)),
+                Some(i) => {
+                    format!("step {} ({}:{}): {msg}", i + 1, loaded.file.display(), line_of(i))
+                }
                 None => msg,
             });
         }
         Err(_) => {
             report.verdict = Verdict::Error;
-            report.detail = Some(format!("the scenario exceeded its bound of {} ms", sc.timeout_ms));
+            report.detail =
+                Some(format!("the scenario exceeded its bound of {} ms", sc.timeout_ms));
         }
     }
     // The trace ends with the last step; teardown is not part of it.

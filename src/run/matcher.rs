@@ -23,7 +23,11 @@ pub fn mismatches(x: &Expectation, e: &OwnedEvent, seed: u64, base: &Path) -> Ve
     check("data_len", x.data_len.map(|v| v.to_string()), e.data_len.to_string());
     check("payload_len", x.payload_len.map(|v| v.to_string()), e.payload_len.to_string());
     check("payload_offset", x.payload_offset.map(|v| v.to_string()), e.payload_offset.to_string());
-    check("close_status_code", x.close_status_code.map(|v| v.to_string()), e.close_status_code.to_string());
+    check(
+        "close_status_code",
+        x.close_status_code.map(|v| v.to_string()),
+        e.close_status_code.to_string(),
+    );
     let h = &e.error_handle;
     check("error_type", x.error_type.map(|v| format!("{v:?}")), format!("{:?}", h.error_type));
     check("esp_tls_last_esp_err", x.esp_tls_last_esp_err.map(hex), hex(h.esp_tls_last_esp_err));

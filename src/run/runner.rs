@@ -39,7 +39,10 @@ impl Selection {
     /// Whether the scenario is selected.
     pub fn selects(&self, s: &LoadedScenario) -> bool {
         let f = self.filters.is_empty()
-            || self.filters.iter().any(|f| s.id.contains(f.as_str()) || s.scenario.name.contains(f.as_str()));
+            || self
+                .filters
+                .iter()
+                .any(|f| s.id.contains(f.as_str()) || s.scenario.name.contains(f.as_str()));
         let t = self.tags.is_empty() || self.tags.iter().any(|t| s.scenario.tags.contains(t));
         f && t
     }
@@ -74,7 +77,8 @@ pub async fn run(
             let Some(s) = queue.next() else { break };
             let _ = tx.send(RunEvent::ScenarioStarted { id: s.id.clone() });
             let ctx = ctx.clone();
-            let identity = (s.id.clone(), s.scenario.name.clone(), s.scenario.tags.clone(), s.file.clone());
+            let identity =
+                (s.id.clone(), s.scenario.name.clone(), s.scenario.tags.clone(), s.file.clone());
             let handle = running.spawn(async move { run_scenario(&s, &ctx).await });
             identities.insert(handle.id(), identity);
         }

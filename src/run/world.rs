@@ -7,11 +7,17 @@ use std::path::Path;
 
 use crate::certs::TestPki;
 use crate::esp::Config;
-use crate::scenario::{CertRef, ClientSpec, FrameSpec, HandshakeSpec, Payload, PortSpec, ServerKindName, ServerSpec};
+use crate::scenario::{
+    CertRef, ClientSpec, FrameSpec, HandshakeSpec, Payload, PortSpec, ServerKindName, ServerSpec,
+};
 use crate::server::{HandshakeReply, ScriptBehaviour, ServerHandle, ServerKind, server_frame};
 
 /// Replaces `{name}`, `{name.host}`, `{name.port}`, `{name.url}` with the servers' values.
-pub fn substitute(text: &str, servers: &BTreeMap<String, SocketAddr>, tls: &BTreeMap<String, bool>) -> String {
+pub fn substitute(
+    text: &str,
+    servers: &BTreeMap<String, SocketAddr>,
+    tls: &BTreeMap<String, bool>,
+) -> String {
     let mut out = text.to_string();
     for (name, addr) in servers {
         let scheme = if tls.get(name).copied().unwrap_or(false) { "wss" } else { "ws" };
@@ -112,7 +118,12 @@ pub fn script_behaviour(
             trailing,
         });
     }
-    Ok(ScriptBehaviour { handshakes, reply_ping: spec.reply_ping, reply_close: spec.reply_close, echo: spec.echo })
+    Ok(ScriptBehaviour {
+        handshakes,
+        reply_ping: spec.reply_ping,
+        reply_close: spec.reply_close,
+        echo: spec.echo,
+    })
 }
 
 /// Starts every server of a scenario on loopback. Scripted servers whose handshake
@@ -133,14 +144,17 @@ pub async fn start_servers(
     }
     let addrs: BTreeMap<String, SocketAddr> =
         reserved.iter().filter_map(|(n, l)| l.local_addr().ok().map(|a| (n.clone(), a))).collect();
-    let tls: BTreeMap<String, bool> = specs.iter().map(|(n, s)| (n.clone(), s.tls != crate::certs::ServerCert::None)).collect();
+    let tls: BTreeMap<String, bool> =
+        specs.iter().map(|(n, s)| (n.clone(), s.tls != crate::certs::ServerCert::None)).collect();
     let mut out = BTreeMap::new();
     for (name, spec) in specs {
         let Some(listener) = reserved.remove(name) else { continue };
         let resolve = |t: &str| substitute(t, &addrs, &tls);
         let kind = match spec.kind {
             ServerKindName::Echo => ServerKind::Echo(spec.subprotocol.clone()),
-            ServerKindName::Script => ServerKind::Script(script_behaviour(spec, seed, base, &resolve)?),
+            ServerKindName::Script => {
+                ServerKind::Script(script_behaviour(spec, seed, base, &resolve)?)
+            }
         };
         let cfg = pki.server_config(spec.tls, spec.mtls).map_err(|e| e.to_string())?;
         let handle = ServerHandle::serve(name, listener, kind, cfg).map_err(|e| e.to_string())?;
@@ -149,7 +163,13 @@ pub async fn start_servers(
     Ok(out)
 }
 
-fn cert_material(r: &CertRef, pki: &TestPki, key: bool, der: bool, base: &Path) -> Result<Vec<u8>, String> {
+fn cert_material(
+    r: &CertRef,
+    pki: &TestPki,
+    key: bool,
+    der: bool,
+    base: &Path,
+) -> Result<Vec<u8>, String> {
     match r {
         CertRef::File { file } => {
             let p = base.join(file);
@@ -265,13 +285,21 @@ mod tests {
         let f = FrameSpec { text: Some(Payload::Text("hi".into())), ..Default::default() };
         assert_eq!(frame_bytes(&f, 0, base).unwrap(), vec![0x81, 2, b'h', b'i']);
         let f = FrameSpec {
-            close: Some(crate::scenario::CloseFrame { code: Some(1000), reason: Some("x".into()), data: None }),
+            close: Some(crate::scenario::CloseFrame {
+                code: Some(1000),
+                reason: Some("x".into()),
+                data: None,
+            }),
             ..Default::default()
         };
         assert_eq!(frame_bytes(&f, 0, base).unwrap(), vec![0x88, 3, 0x03, 0xE8, b'x']);
         let f = FrameSpec { opcode: Some(3), rsv: 4, fin: Some(false), ..Default::default() };
         assert_eq!(frame_bytes(&f, 0, base).unwrap(), vec![0x43, 0]);
-        let f = FrameSpec { binary: Some(Payload::Text("ab".into())), length: Some(10), ..Default::default() };
+        let f = FrameSpec {
+            binary: Some(Payload::Text("ab".into())),
+            length: Some(10),
+            ..Default::default()
+        };
         assert_eq!(frame_bytes(&f, 0, base).unwrap(), vec![0x82, 10, b'a', b'b']);
     }
 }

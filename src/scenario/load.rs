@@ -215,7 +215,10 @@ fn validate(s: &Scenario) -> Result<(), Invalid> {
     }
     for (name, spec) in &s.servers {
         if spec.handshake.is_some() && !spec.handshakes.is_empty() {
-            return Err((None, format!("server {name:?}: use `handshake` or `handshakes`, not both")));
+            return Err((
+                None,
+                format!("server {name:?}: use `handshake` or `handshakes`, not both"),
+            ));
         }
     }
     for (i, step) in s.steps.iter().enumerate() {
@@ -357,7 +360,9 @@ expect.a = { event = "connected" }
         let e = parse(&GOOD.replace("expect.a", "expect.b")).unwrap_err();
         assert_eq!(e.line, 8, "{e}");
         assert!(e.message.contains("unknown client \"b\""), "{e}");
-        let e = parse(&format!("{GOOD}[[steps]]\nwait_ms = 1\nnote = \"n\"\nclient.a = \"stop\"\n")).unwrap_err();
+        let e =
+            parse(&format!("{GOOD}[[steps]]\nwait_ms = 1\nnote = \"n\"\nclient.a = \"stop\"\n"))
+                .unwrap_err();
         assert!(e.message.contains("exactly one of"), "{e}");
         assert_eq!(e.line, 10, "{e}");
     }

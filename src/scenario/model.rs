@@ -59,7 +59,9 @@ pub struct Scenario {
 }
 
 /// Echo or scripted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum ServerKindName {
     /// The tokio-tungstenite echo server.
@@ -113,10 +115,10 @@ pub struct HandshakeSpec {
     /// Reason phrase.
     #[serde(default)]
     pub reason: Option<String>,
-    /// `valid` (default), `missing`, `wrong`, `empty`, `no_space`, `twice`,
-    /// `{ prefix = N }`, `{ value = "…" }`.
+    /// `valid`, `missing`, `wrong`, `empty`, `no_space`, `twice`, `{ prefix = N }`,
+    /// `{ value = "…" }` (default: valid for 101, missing otherwise).
     #[serde(default)]
-    pub accept: AcceptMode,
+    pub accept: Option<AcceptMode>,
     /// Extra header lines.
     #[serde(default)]
     pub headers: Vec<String>,
@@ -373,7 +375,8 @@ impl<'de> Deserialize<'de> for ClientCall {
                 f.write_str("a command name (start, stop, destroy, close, …) or a table such as { send_text = \"hi\" }")
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<ClientCall, E> {
-                SimpleCommand::deserialize(de::value::StrDeserializer::<E>::new(v)).map(ClientCall::Simple)
+                SimpleCommand::deserialize(de::value::StrDeserializer::<E>::new(v))
+                    .map(ClientCall::Simple)
             }
             fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<ClientCall, A::Error> {
                 let c = CallSpec::deserialize(de::value::MapAccessDeserializer::new(map))?;

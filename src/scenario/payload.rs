@@ -43,7 +43,9 @@ impl<'de> Deserialize<'de> for Payload {
         impl<'de> Visitor<'de> for V {
             type Value = Payload;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a string, or a table with one of text, repeat (+ len), random, hex, file")
+                f.write_str(
+                    "a string, or a table with one of text, repeat (+ len), random, hex, file",
+                )
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<Payload, E> {
                 Ok(Payload::Text(v.to_string()))
@@ -178,7 +180,9 @@ mod tests {
 
     #[test]
     fn bad_generators_are_rejected() {
-        assert!(parse("p = { repeat = \"a\" }").unwrap_err().contains("`repeat` and `len` go together"));
+        assert!(
+            parse("p = { repeat = \"a\" }").unwrap_err().contains("`repeat` and `len` go together")
+        );
         assert!(parse("p = { hex = \"zz\" }").unwrap_err().contains("not a hex byte"));
         assert!(parse("p = { bogus = 1 }").unwrap_err().contains("unknown field `bogus`"));
         assert!(parse("p = 5").unwrap_err().contains("a string, or a table"));

@@ -25,8 +25,9 @@ pub enum SubprotocolPolicy {
 impl SubprotocolPolicy {
     /// The protocol to answer for the offered list (`Sec-WebSocket-Protocol` value).
     pub fn answer(&self, offered: Option<&str>) -> Option<String> {
-        let list: Vec<&str> =
-            offered.map(|o| o.split(',').map(str::trim).filter(|s| !s.is_empty()).collect()).unwrap_or_default();
+        let list: Vec<&str> = offered
+            .map(|o| o.split(',').map(str::trim).filter(|s| !s.is_empty()).collect())
+            .unwrap_or_default();
         match self {
             SubprotocolPolicy::None => None,
             SubprotocolPolicy::First => list.first().map(|s| s.to_string()),
@@ -67,7 +68,10 @@ mod tests {
         let offered = Some("chat, superchat");
         assert_eq!(SubprotocolPolicy::None.answer(offered), None);
         assert_eq!(SubprotocolPolicy::First.answer(offered).as_deref(), Some("chat"));
-        assert_eq!(SubprotocolPolicy::Pick("superchat".into()).answer(offered).as_deref(), Some("superchat"));
+        assert_eq!(
+            SubprotocolPolicy::Pick("superchat".into()).answer(offered).as_deref(),
+            Some("superchat")
+        );
         assert_eq!(SubprotocolPolicy::Pick("x".into()).answer(offered), None);
         assert_eq!(SubprotocolPolicy::Unoffered("x".into()).answer(None).as_deref(), Some("x"));
     }

@@ -68,8 +68,9 @@ impl ServerHandle {
         kind: ServerKind,
         tls: Option<Arc<rustls::ServerConfig>>,
     ) -> Result<ServerHandle, ServerError> {
-        let listener =
-            TcpListener::bind(bind).await.map_err(|source| ServerError::Bind { addr: bind, source })?;
+        let listener = TcpListener::bind(bind)
+            .await
+            .map_err(|source| ServerError::Bind { addr: bind, source })?;
         Self::serve(name, listener, kind, tls)
     }
 
@@ -81,7 +82,8 @@ impl ServerHandle {
         tls: Option<Arc<rustls::ServerConfig>>,
     ) -> Result<ServerHandle, ServerError> {
         let bind = SocketAddr::from(([127, 0, 0, 1], 0));
-        let addr = listener.local_addr().map_err(|source| ServerError::Bind { addr: bind, source })?;
+        let addr =
+            listener.local_addr().map_err(|source| ServerError::Bind { addr: bind, source })?;
         let recorder = Recorder::new();
         let current: Arc<Mutex<Option<mpsc::UnboundedSender<ConnAction>>>> = Arc::default();
         let scripted = matches!(kind, ServerKind::Script(_));
@@ -107,7 +109,8 @@ impl ServerHandle {
                         Some(cfg) => {
                             let acceptor = tokio_rustls::TlsAcceptor::from(cfg);
                             if let Ok(Ok(s)) =
-                                tokio::time::timeout(Duration::from_secs(30), acceptor.accept(tcp)).await
+                                tokio::time::timeout(Duration::from_secs(30), acceptor.accept(tcp))
+                                    .await
                             {
                                 serve(rec.wrap(s), kind, i, rx).await;
                             }
@@ -117,7 +120,15 @@ impl ServerHandle {
                 while conns.try_join_next().is_some() {}
             }
         });
-        Ok(ServerHandle { name: name.to_string(), addr, tls: is_tls, recorder, current, scripted, tasks })
+        Ok(ServerHandle {
+            name: name.to_string(),
+            addr,
+            tls: is_tls,
+            recorder,
+            current,
+            scripted,
+            tasks,
+        })
     }
 
     /// The server's name.
@@ -147,7 +158,11 @@ impl ServerHandle {
     }
 
     /// Waits (at most `limit`) until `pred` holds for the connections; returns whether it did.
-    pub async fn wait_until(&self, limit: Duration, pred: impl Fn(&[ConnectionLog]) -> bool) -> bool {
+    pub async fn wait_until(
+        &self,
+        limit: Duration,
+        pred: impl Fn(&[ConnectionLog]) -> bool,
+    ) -> bool {
         let mut rx = self.recorder.subscribe();
         let check = async {
             loop {

@@ -14,4 +14,6 @@ pub use handle::{ServerError, ServerHandle, ServerKind};
 pub use io::ServerIo;
 pub use record::{Recorded, Recorder};
 pub use script::{AcceptMode, ConnAction, HandshakeReply, ScriptBehaviour, serve_script};
-pub use wire::{ClientFrame, ConnectionLog, Direction, WireEntry, parse_client_frames, server_frame};
+pub use wire::{
+    ClientFrame, ConnectionLog, Direction, WireEntry, parse_client_frames, server_frame,
+};

@@ -23,11 +23,7 @@ pub struct Recorder {
 impl Recorder {
     /// A recorder whose times count from now.
     pub fn new() -> Self {
-        Recorder {
-            logs: Arc::default(),
-            changed: watch::Sender::new(0),
-            epoch: Instant::now(),
-        }
+        Recorder { logs: Arc::default(), changed: watch::Sender::new(0), epoch: Instant::now() }
     }
 
     /// A snapshot of every connection so far.

@@ -43,8 +43,9 @@ pub struct HandshakeReply {
     pub status: u16,
     /// The reason phrase (default: the usual one for the status).
     pub reason: Option<String>,
-    /// The accept header.
-    pub accept: AcceptMode,
+    /// The accept header (default: valid for 101, missing for any other status, as a
+    /// plain HTTP error page has none).
+    pub accept: Option<AcceptMode>,
     /// Extra header lines, without CRLF.
     pub headers: Vec<String>,
     /// A `Location` header (for redirects); `{name}` placeholders are resolved by the runner.
@@ -67,7 +68,7 @@ impl Default for HandshakeReply {
         HandshakeReply {
             status: 101,
             reason: None,
-            accept: AcceptMode::Valid,
+            accept: None,
             headers: Vec::new(),
             location: None,
             pad: 0,
@@ -107,19 +108,22 @@ impl HandshakeReply {
             r.push_str("Upgrade: websocket\r\nConnection: Upgrade\r\n");
         }
         let good = key.map(expected_accept).unwrap_or_default();
-        match &self.accept {
+        let default = if self.status == 101 { AcceptMode::Valid } else { AcceptMode::Missing };
+        match self.accept.as_ref().unwrap_or(&default) {
             AcceptMode::Valid => r.push_str(&format!("Sec-WebSocket-Accept: {good}\r\n")),
             AcceptMode::Missing => {}
-            AcceptMode::Wrong => r.push_str("Sec-WebSocket-Accept: AAAAAAAAAAAAAAAAAAAAAAAAAAA=\r\n"),
+            AcceptMode::Wrong => {
+                r.push_str("Sec-WebSocket-Accept: AAAAAAAAAAAAAAAAAAAAAAAAAAA=\r\n")
+            }
             AcceptMode::Empty => r.push_str("Sec-WebSocket-Accept: \r\n"),
             AcceptMode::Prefix(n) => {
                 let p: String = good.chars().take(*n).collect();
                 r.push_str(&format!("Sec-WebSocket-Accept: {p}\r\n"));
             }
             AcceptMode::NoSpace => r.push_str(&format!("Sec-WebSocket-Accept:{good}\r\n")),
-            AcceptMode::Twice => {
-                r.push_str(&format!("Sec-WebSocket-Accept: {good}\r\nSec-WebSocket-Accept: {good}\r\n"))
-            }
+            AcceptMode::Twice => r.push_str(&format!(
+                "Sec-WebSocket-Accept: {good}\r\nSec-WebSocket-Accept: {good}\r\n"
+            )),
             AcceptMode::Value(v) => r.push_str(&format!("Sec-WebSocket-Accept: {v}\r\n")),
         }
         if let Some(l) = &self.location {
@@ -212,7 +216,12 @@ pub async fn serve_script<S: ServerIo>(
         let (k, v) = l.split_once(':')?;
         k.trim().eq_ignore_ascii_case("Sec-WebSocket-Key").then(|| v.trim().to_string())
     });
-    let reply = behaviour.handshakes.get(index).or(behaviour.handshakes.last()).cloned().unwrap_or_default();
+    let reply = behaviour
+        .handshakes
+        .get(index)
+        .or(behaviour.handshakes.last())
+        .cloned()
+        .unwrap_or_default();
     let bytes = reply.render(key.as_deref());
     let mut pieces = Vec::new();
     let mut at = 0;

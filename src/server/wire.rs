@@ -144,7 +144,10 @@ mod tests {
         buf.extend_from_slice(&[0x88, 0x80, 0, 0]);
         let frames = parse_client_frames(&mut buf);
         assert_eq!(frames.len(), 1);
-        assert_eq!((frames[0].opcode, frames[0].fin, &frames[0].payload[..]), (1, true, &b"hello"[..]));
+        assert_eq!(
+            (frames[0].opcode, frames[0].fin, &frames[0].payload[..]),
+            (1, true, &b"hello"[..])
+        );
         assert_eq!(buf, vec![0x88, 0x80, 0, 0], "the incomplete close frame stays");
     }
 
