@@ -492,8 +492,19 @@ fn check_server(
     Ok(x.frames.len())
 }
 
+/// Removes `null` members, so summaries show only what a step sets.
+fn without_nulls(v: serde_json::Value) -> serde_json::Value {
+    match v {
+        serde_json::Value::Object(m) => {
+            serde_json::Value::Object(m.into_iter().filter(|(_, x)| !x.is_null()).map(|(k, x)| (k, without_nulls(x))).collect())
+        }
+        serde_json::Value::Array(a) => serde_json::Value::Array(a.into_iter().map(without_nulls).collect()),
+        x => x,
+    }
+}
+
 fn step_summary(step: &Step) -> String {
-    let v = serde_json::to_value(step).unwrap_or_default();
+    let v = without_nulls(serde_json::to_value(step).unwrap_or_default());
     let mut s = String::new();
     if let Some(m) = v.as_object() {
         for (k, val) in m {

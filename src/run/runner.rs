@@ -79,7 +79,18 @@ pub async fn run(
             let ctx = ctx.clone();
             let identity =
                 (s.id.clone(), s.scenario.name.clone(), s.scenario.tags.clone(), s.file.clone());
-            let handle = running.spawn(async move { run_scenario(&s, &ctx).await });
+            // Each scenario gets a thread and a current-thread runtime of its own: its
+            // world is single-threaded (so its trace has one order), scenarios still run
+            // in parallel.
+            let handle = running.spawn_blocking(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .expect("a current-thread runtime can be built");
+                let report = rt.block_on(run_scenario(&s, &ctx));
+                rt.shutdown_timeout(std::time::Duration::from_millis(100));
+                report
+            });
             identities.insert(handle.id(), identity);
         }
         let Some(done) = running.join_next().await else { break };

@@ -1,0 +1,118 @@
+//! Snapshots of the traces of a representative set of scenarios and of every report
+//! format, with volatile fields (times, durations, ports) redacted.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+use serde_json::Value;
+
+/// Runs the fixture suite once, with a fixed seed, and returns the report folder.
+fn report_dir() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("wsim-snapshots-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let out = Command::new(env!("CARGO_BIN_EXE_wsim"))
+            .args(["run", "tests/fixtures/suite", "--seed", "42", "--jobs", "1", "--report-dir"])
+            .arg(&dir)
+            .output()
+            .expect("wsim runs");
+        assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+        dir
+    })
+}
+
+fn read(name: &str) -> String {
+    std::fs::read_to_string(report_dir().join(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+fn case_file(id: &str) -> String {
+    let index: Value = serde_json::from_str(&read("index.json")).unwrap();
+    let agent = index.as_object().unwrap().values().next().unwrap();
+    agent[id]["reportfile"].as_str().unwrap().to_string()
+}
+
+fn settings() -> insta::Settings {
+    let mut s = insta::Settings::clone_current();
+    s.add_filter(r"127\.0\.0\.1:\d+", "127.0.0.1:[port]");
+    s.add_filter(r"wsim-snapshots-\d+", "wsim-snapshots-[pid]");
+    s
+}
+
+#[test]
+fn traces_of_representative_scenarios() {
+    settings().bind(|| {
+        for id in ["basic/chunking", "basic/client-close", "basic/http-404"] {
+            let case: Value = serde_json::from_str(&read(&case_file(id))).unwrap();
+            insta::assert_json_snapshot!(
+                format!("trace-{}", id.replace('/', "-")),
+                case["trace"],
+                { "[].t_ms" => "[t]" }
+            );
+        }
+    });
+}
+
+#[test]
+fn summary_json() {
+    let v: Value = serde_json::from_str(&read("summary.json")).unwrap();
+    settings().bind(|| {
+        insta::assert_json_snapshot!("summary", v, {
+            ".wall_ms" => "[ms]",
+            ".world_ms" => "[ms]",
+            ".tool_version" => "[version]",
+            ".scenarios[].wall_ms" => "[ms]",
+        });
+    });
+}
+
+#[test]
+fn index_json() {
+    let v: Value = serde_json::from_str(&read("index.json")).unwrap();
+    settings().bind(|| {
+        insta::assert_json_snapshot!("index", v, { ".*.*.duration" => "[ms]" });
+    });
+}
+
+#[test]
+fn case_json() {
+    let v: Value = serde_json::from_str(&read(&case_file("basic/client-close"))).unwrap();
+    let mut s = settings();
+    s.add_filter(r#""hex": "[0-9a-f…]+""#, r#""hex": "[bytes]""#);
+    s.add_filter(r"Sec-WebSocket-(Key|Accept): [A-Za-z0-9+/=]+", "Sec-WebSocket-$1: [key]");
+    s.bind(|| {
+        insta::assert_json_snapshot!("case-client-close", v, {
+            ".duration" => "[ms]",
+            ".trace[].t_ms" => "[t]",
+            ".servers.*[].wire" => "[wire log]",
+        });
+    });
+}
+
+#[test]
+fn junit_xml() {
+    let mut s = settings();
+    s.add_filter(r#"time="[0-9.]+""#, r#"time="[s]""#);
+    s.add_filter(r#"timestamp="[^"]+""#, r#"timestamp="[when]""#);
+    s.bind(|| insta::assert_snapshot!("junit", read("junit.xml")));
+}
+
+#[test]
+fn index_html() {
+    let mut s = settings();
+    s.add_filter(r"<br>\d+ ms", "<br>[ms] ms");
+    s.add_filter(r"wsim \d+\.\d+\.\d+", "wsim [version]");
+    s.bind(|| insta::assert_snapshot!("index-html", read("index.html")));
+}
+
+#[test]
+fn case_html() {
+    let html = read(&case_file("basic/http-404").replace(".json", ".html"));
+    // The wire log's segmentation depends on the kernel; the rest is stable.
+    let stable = html.split("<h2>Server").next().unwrap().to_string();
+    let mut s = settings();
+    s.add_filter(r"<tr><td>\d+</td>", "<tr><td>[t]</td>");
+    s.add_filter(r"<td>\d+ ms</td>", "<td>[ms] ms</td>");
+    s.bind(|| insta::assert_snapshot!("case-html-http-404", stable));
+}
