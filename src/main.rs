@@ -24,7 +24,7 @@ enum Command {
     /// Print the JSON Schema of the scenario format.
     Schema,
     /// Connect the client model to a server and print every event as a JSON line.
-    Connect(cli::connect::ConnectArgs),
+    Connect(Box<cli::connect::ConnectArgs>),
     /// Run ws and wss echo servers for manual use and firmware development.
     Serve(cli::serve::ServeArgs),
     /// Write the test certificates (CA, server, bad ones, mTLS client) as files.
@@ -71,7 +71,7 @@ fn main() {
             Command::Schema => cli::run::schema_cmd(),
             Command::Connect(args) => {
                 let sub = matches.subcommand_matches("connect").cloned().unwrap_or_default();
-                cli::connect::run(args, &sub).await
+                cli::connect::run(*args, &sub).await
             }
             Command::Serve(args) => cli::serve::serve_cmd(args).await,
             Command::Certs(args) => cli::serve::certs_cmd(args),

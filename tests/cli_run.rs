@@ -21,7 +21,10 @@ fn tmp(name: &str) -> PathBuf {
 }
 
 fn json(p: &Path) -> Value {
-    serde_json::from_str(&std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))).unwrap()
+    serde_json::from_str(
+        &std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display())),
+    )
+    .unwrap()
 }
 
 #[test]
@@ -48,11 +51,18 @@ fn the_shipped_suite_passes_and_writes_every_report() {
     assert_eq!(case["behavior"], "OK");
     let report = json(&dir.join(case["reportfile"].as_str().unwrap()));
     let trace = report["trace"].as_array().unwrap();
-    assert!(trace.iter().any(|t| t["type"] == "event" && t["event"] == "data" && t["data_len"] == 976));
-    assert!(report["servers"]["main"][0]["wire"].as_array().unwrap().len() > 2, "the wire log is there");
+    assert!(
+        trace.iter().any(|t| t["type"] == "event" && t["event"] == "data" && t["data_len"] == 976)
+    );
+    assert!(
+        report["servers"]["main"][0]["wire"].as_array().unwrap().len() > 2,
+        "the wire log is there"
+    );
     let junit = std::fs::read_to_string(dir.join("junit.xml")).unwrap();
     assert!(junit.contains("<testsuite") && junit.contains("fragmentation/rx-chunking-2000"));
-    assert!(std::fs::read_to_string(dir.join("index.html")).unwrap().contains("agent_case_results"));
+    assert!(
+        std::fs::read_to_string(dir.join("index.html")).unwrap().contains("agent_case_results")
+    );
 }
 
 #[test]
@@ -66,7 +76,12 @@ fn malformed_scenarios_are_bad_input_with_file_line_and_column() {
         let path = format!("tests/fixtures/bad/{file}");
         for cmd in ["run", "check"] {
             let out = wsim(&[cmd, &path]);
-            assert_eq!(out.status.code(), Some(wsim::exit::BAD_INPUT), "{cmd} {file}: {}", text(&out));
+            assert_eq!(
+                out.status.code(),
+                Some(wsim::exit::BAD_INPUT),
+                "{cmd} {file}: {}",
+                text(&out)
+            );
             let t = text(&out);
             assert!(t.contains(&format!("{path}:{line}:")), "{cmd} {file}: {t}");
             assert!(t.contains(what), "{cmd} {file}: {t}");
@@ -78,7 +93,14 @@ fn malformed_scenarios_are_bad_input_with_file_line_and_column() {
 #[test]
 fn a_wrong_expectation_fails_with_the_step_and_the_events_seen() {
     let dir = tmp("wrong");
-    let out = wsim(&["run", "tests/fixtures/wrong-expectation.toml", "--seed", "3", "--report-dir", dir.to_str().unwrap()]);
+    let out = wsim(&[
+        "run",
+        "tests/fixtures/wrong-expectation.toml",
+        "--seed",
+        "3",
+        "--report-dir",
+        dir.to_str().unwrap(),
+    ]);
     assert_eq!(out.status.code(), Some(wsim::exit::FAILED), "{}", text(&out));
     let t = text(&out);
     assert!(t.contains("step 4 (tests/fixtures/wrong-expectation.toml:19)"), "{t}");
@@ -100,8 +122,19 @@ fn a_baseline_gates_only_on_regressions() {
     std::fs::write(suite.join("chunking.toml"), &good).unwrap();
     std::fs::copy("tests/fixtures/wrong-expectation.toml", suite.join("known-bad.toml")).unwrap();
     let base_dir = work.join("base");
-    let out = wsim(&["run", suite.to_str().unwrap(), "--seed", "1", "--report-dir", base_dir.to_str().unwrap()]);
-    assert_eq!(out.status.code(), Some(wsim::exit::FAILED), "the known failure fails a run without a baseline");
+    let out = wsim(&[
+        "run",
+        suite.to_str().unwrap(),
+        "--seed",
+        "1",
+        "--report-dir",
+        base_dir.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(wsim::exit::FAILED),
+        "the known failure fails a run without a baseline"
+    );
     let baseline = base_dir.join("summary.json");
     // Nothing got worse: the known failure is tolerated.
     let out = wsim(&[
@@ -115,7 +148,8 @@ fn a_baseline_gates_only_on_regressions() {
     assert_eq!(out.status.code(), Some(wsim::exit::SUCCESS), "{}", text(&out));
     assert!(text(&out).contains("0 changed, 0 regressed"), "{}", text(&out));
     // One scenario regresses.
-    std::fs::write(suite.join("chunking.toml"), good.replace("data_len = 976", "data_len = 975")).unwrap();
+    std::fs::write(suite.join("chunking.toml"), good.replace("data_len = 976", "data_len = 975"))
+        .unwrap();
     let new_dir = work.join("worse");
     let out = wsim(&[
         "run",
@@ -140,7 +174,11 @@ fn check_list_and_schema() {
     assert!(text(&out).contains("scenarios OK"));
     let out = wsim(&["list", "tests/fixtures/suite"]);
     let t = text(&out);
-    assert!(t.contains("basic/chunking  rx: a 2000-byte text frame") && t.contains("[fragmentation, events]"), "{t}");
+    assert!(
+        t.contains("basic/chunking  rx: a 2000-byte text frame")
+            && t.contains("[fragmentation, events]"),
+        "{t}"
+    );
     let out = wsim(&["schema"]);
     let schema: Value = serde_json::from_slice(&out.stdout).expect("the schema is JSON");
     assert_eq!(schema["title"], "Scenario");
@@ -163,7 +201,12 @@ fn filters_tags_and_profiles_select_and_skip() {
     ]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let summary = json(&dir.join("summary.json"));
-    let ids: Vec<&str> = summary["scenarios"].as_array().unwrap().iter().map(|s| s["id"].as_str().unwrap()).collect();
+    let ids: Vec<&str> = summary["scenarios"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_str().unwrap())
+        .collect();
     assert_eq!(ids, ["basic/chunking", "basic/idf55-only"]);
     assert_eq!(summary["scenarios"][1]["verdict"], "skip");
     assert!(summary["scenarios"][1]["detail"].as_str().unwrap().contains("idf5.5 only"));

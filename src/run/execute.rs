@@ -140,7 +140,7 @@ impl<'a> Exec<'a> {
     fn command(&self, call: &ClientCall) -> Result<(ClientCommand, Option<i64>, bool), Stop> {
         let (spec, simple) = match call {
             ClientCall::Simple(s) => (CallSpec::default(), Some(*s)),
-            ClientCall::Full(c) => (c.clone(), c.call),
+            ClientCall::Full(c) => ((**c).clone(), c.call),
         };
         let timeout: TickType = spec.timeout_ms.map_or(PORT_MAX_DELAY, ms_to_ticks);
         let data = |p: &Option<Payload>| -> Result<Vec<u8>, Stop> {
@@ -495,10 +495,15 @@ fn check_server(
 /// Removes `null` members, so summaries show only what a step sets.
 fn without_nulls(v: serde_json::Value) -> serde_json::Value {
     match v {
-        serde_json::Value::Object(m) => {
-            serde_json::Value::Object(m.into_iter().filter(|(_, x)| !x.is_null()).map(|(k, x)| (k, without_nulls(x))).collect())
+        serde_json::Value::Object(m) => serde_json::Value::Object(
+            m.into_iter()
+                .filter(|(_, x)| !x.is_null())
+                .map(|(k, x)| (k, without_nulls(x)))
+                .collect(),
+        ),
+        serde_json::Value::Array(a) => {
+            serde_json::Value::Array(a.into_iter().map(without_nulls).collect())
         }
-        serde_json::Value::Array(a) => serde_json::Value::Array(a.into_iter().map(without_nulls).collect()),
         x => x,
     }
 }

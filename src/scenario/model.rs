@@ -363,7 +363,7 @@ pub enum ClientCall {
     /// A command without arguments.
     Simple(SimpleCommand),
     /// A command with arguments and options.
-    Full(CallSpec),
+    Full(Box<CallSpec>),
 }
 
 impl<'de> Deserialize<'de> for ClientCall {
@@ -386,7 +386,7 @@ impl<'de> Deserialize<'de> for ClientCall {
                         "a client call needs exactly one command (call, send_text, send_bin, close_with_code, …), found {n}"
                     )));
                 }
-                Ok(ClientCall::Full(c))
+                Ok(ClientCall::Full(Box::new(c)))
             }
         }
         d.deserialize_any(V)

@@ -82,7 +82,7 @@ pub enum PayloadError {
 /// Parses hex with optional whitespace.
 pub fn parse_hex(s: &str) -> Result<Vec<u8>, PayloadError> {
     let s: String = s.chars().filter(|c| !c.is_whitespace()).collect();
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         return Err(PayloadError::Hex(format!("{s:?} has an odd number of digits")));
     }
     (0..s.len())
