@@ -7,10 +7,11 @@ use std::sync::OnceLock;
 
 use serde_json::Value;
 
-/// Runs the fixture suite once, with a fixed seed, and returns the report folder.
-fn report_dir() -> &'static Path {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
+/// Runs the fixture suite once, with a fixed seed; returns the report folder and what
+/// the terminal showed.
+fn run_once() -> &'static (PathBuf, String) {
+    static RUN: OnceLock<(PathBuf, String)> = OnceLock::new();
+    RUN.get_or_init(|| {
         let dir = std::env::temp_dir().join(format!("wsim-snapshots-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let out = Command::new(env!("CARGO_BIN_EXE_wsim"))
@@ -19,8 +20,22 @@ fn report_dir() -> &'static Path {
             .output()
             .expect("wsim runs");
         assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
-        dir
+        (dir, String::from_utf8_lossy(&out.stdout).into_owned())
     })
+}
+
+fn report_dir() -> &'static Path {
+    &run_once().0
+}
+
+#[test]
+fn terminal_summary() {
+    let mut s = settings();
+    s.add_filter(r"(?m)^(\S+\s+(PASS|FAIL|SKIP|ERROR))\s+\d+$", "$1 [ms]");
+    s.add_filter(r"in \d+\.\d+ s", "in [s] s");
+    s.add_filter(r"wsim \d+\.\d+\.\d+", "wsim [version]");
+    s.add_filter(r"/tmp/|/var/tmp/", "[tmp]/");
+    s.bind(|| insta::assert_snapshot!("terminal", run_once().1.clone()));
 }
 
 fn read(name: &str) -> String {
