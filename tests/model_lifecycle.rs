@@ -19,14 +19,7 @@ use wsim::esp::{
 use wsim::transport::{BoxStream, ConnectFailure, ConnectFuture, Connector, codes};
 
 async fn connected(cfg: Config) -> (EspWebsocketClient, Events, RawConn, RawServer) {
-    let srv = RawServer::bind().await;
-    let c = client(Config { uri: Some(srv.uri("/")), ..cfg });
-    let mut ev = Events::attach(&c).ignore(EventId::HeaderReceived);
-    c.start().await;
-    let mut conn = srv.accept().await;
-    conn.upgrade().await;
-    ev.expect_seq(&[EventId::Begin, EventId::BeforeConnect, EventId::Connected]).await;
-    (c, ev, conn, srv)
+    connected_raw(cfg, Profile::Idf6).await
 }
 
 fn quick() -> Config {
@@ -414,4 +407,42 @@ async fn several_instances_run_independently_with_their_own_ids_and_context() {
     clients[2].0.send_text("ctx", PORT_MAX_DELAY).await;
     clients[2].1.expect(EventId::Data).await;
     assert_eq!(*got_ctx.lock().unwrap(), 102);
+}
+
+#[tokio::test]
+async fn destroy_on_exit_frees_the_client_after_finish() {
+    let (c, mut ev, mut conn, _s) = connected(quick()).await;
+    assert_eq!(c.destroy_on_exit(), 0);
+    conn.write(&frame(0x88, &1000u16.to_be_bytes())).await;
+    ev.expect_seq(&[EventId::Data, EventId::Closed, EventId::Finish]).await;
+    assert!(c.wait_stopped(Duration::from_secs(2)).await);
+    // The handle is gone: the model answers as for a freed client.
+    assert_eq!(c.start().await, codes::ESP_ERR_INVALID_ARG);
+}
+
+#[tokio::test]
+async fn unregistered_handlers_stop_receiving_and_filters_select_events() {
+    let srv = RawServer::bind().await;
+    let c = client(Config { uri: Some(srv.uri("/")), ..quick() });
+    let only_data = Arc::new(Mutex::new(Vec::new()));
+    let all = Arc::new(Mutex::new(0usize));
+    let d = only_data.clone();
+    c.register_events(wsim::esp::EventFilter::Only(EventId::Data), move |e| {
+        d.lock().unwrap().push(e.id)
+    });
+    let a = all.clone();
+    let any = c.register_events(wsim::esp::EventFilter::Any, move |_| *a.lock().unwrap() += 1);
+    assert_eq!(c.unregister_events(wsim::esp::EventFilter::Any, any), 0);
+    assert_eq!(c.unregister_events(wsim::esp::EventFilter::Any, any), codes::ESP_ERR_INVALID_ARG);
+    c.start().await;
+    let mut conn = srv.accept().await;
+    conn.upgrade().await;
+    conn.write(&frame(0x81, b"x")).await;
+    let deadline = Instant::now() + WAIT;
+    while only_data.lock().unwrap().is_empty() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(*only_data.lock().unwrap(), vec![EventId::Data]);
+    assert_eq!(*all.lock().unwrap(), 0);
+    c.destroy().await;
 }

@@ -263,3 +263,21 @@ impl EventFilter {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_numbers_shift_with_header_received_on_idf6() {
+        assert_eq!(EventId::Connected.c_value(Profile::Idf6), Some(2));
+        assert_eq!(EventId::Connected.c_value(Profile::Idf55), Some(1));
+        assert_eq!(EventId::Finish.c_value(Profile::Idf6), Some(8));
+        assert_eq!(EventId::Finish.c_value(Profile::Idf55), Some(7));
+        assert_eq!(EventId::HeaderReceived.c_value(Profile::Idf55), None);
+        assert_eq!(EventId::Error.c_value(Profile::Idf55), Some(0));
+        for e in EventId::ALL {
+            assert_eq!(EventId::from_name(e.name()), Some(e));
+        }
+    }
+}

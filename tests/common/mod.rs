@@ -121,6 +121,22 @@ pub fn cfg(uri: String) -> Config {
     Config { uri: Some(uri), network_timeout_ms: 2000, ..Config::default() }
 }
 
+/// A client connected to a fresh [`RawServer`] (handshake done, CONNECTED seen), with its
+/// events, the server side of the connection, and the server.
+pub async fn connected_raw(
+    cfg: Config,
+    profile: Profile,
+) -> (EspWebsocketClient, Events, RawConn, RawServer) {
+    let srv = RawServer::bind().await;
+    let c = client_with(Config { uri: Some(srv.uri("/")), ..cfg }, profile);
+    let mut ev = Events::attach(&c).ignore(EventId::HeaderReceived);
+    c.start().await;
+    let mut conn = srv.accept().await;
+    conn.upgrade().await;
+    ev.expect_seq(&[EventId::Begin, EventId::BeforeConnect, EventId::Connected]).await;
+    (c, ev, conn, srv)
+}
+
 /// A TCP listener on loopback whose connections the test scripts byte by byte.
 pub struct RawServer {
     pub listener: TcpListener,
