@@ -21,9 +21,6 @@ pub const READ_CLOSED_BY_FIN: i32 = -1;
 /// `ERR_TCP_TRANSPORT_CONNECTION_FAILED`.
 pub const READ_FAILED: i32 = -2;
 
-/// How much one poll pulls from the stream ahead of the reads that follow it.
-const POLL_CHUNK: usize = 16 * 1024;
-
 /// Plain TCP (`ws`) or TLS (`wss`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Security {
@@ -206,9 +203,9 @@ impl EspReader {
         self.pos = 0;
     }
 
-    /// Waits up to `wait` for input (`None`: only what is already there), then pulls in
-    /// everything that has arrived. Waiting holds a one-byte buffer, so an idle
-    /// connection owns no read memory.
+    /// Waits up to `wait` for one byte of input (`None`: only if it is already there).
+    /// A poll needs no more: the read that follows takes the rest straight into the
+    /// caller's buffer, and an idle connection holds no read memory.
     async fn fill(&mut self, wait: Option<Duration>) -> Fill {
         let mut first = [0u8; 1];
         let res = match wait {
@@ -224,22 +221,29 @@ impl EspReader {
         match res {
             Ok(0) => {
                 self.eof = true;
-                return Fill::Eof;
+                Fill::Eof
             }
-            Ok(_) => {}
-            Err(e) => return Fill::Failed(codes::errno_of(&e)),
+            Ok(_) => {
+                self.pending.drain(..self.pos);
+                self.pos = 0;
+                self.pending.push(first[0]);
+                Fill::Data
+            }
+            Err(e) => Fill::Failed(codes::errno_of(&e)),
         }
-        self.pending.drain(..self.pos);
-        self.pos = 0;
-        self.pending.push(first[0]);
-        let mut chunk = vec![0u8; POLL_CHUNK];
-        match self.rd.read(&mut chunk).now_or_never() {
-            Some(Ok(0)) => self.eof = true,
-            Some(Ok(n)) => self.pending.extend_from_slice(&chunk[..n]),
-            // An error surfaces again on the next read; the byte we have is delivered first.
-            Some(Err(_)) | None => {}
+    }
+
+    /// Reads what has already arrived straight into `buf`, without waiting.
+    fn read_ready(&mut self, buf: &mut [u8]) -> usize {
+        match self.rd.read(buf).now_or_never() {
+            Some(Ok(0)) => {
+                self.eof = true;
+                0
+            }
+            Some(Ok(n)) => n,
+            // An error surfaces again on the next read; what we have is delivered first.
+            Some(Err(_)) | None => 0,
         }
-        Fill::Data
     }
 
     fn take_buffered(&mut self, buf: &mut [u8]) -> usize {
@@ -263,25 +267,25 @@ impl EspReader {
         if self.buffered() > 0 {
             let mut n = self.take_buffered(buf);
             // A recv() returns everything that has arrived, not just what a poll saw.
-            if n < buf.len()
-                && !self.eof
-                && let Fill::Data = self.fill(None).await
-            {
-                n += self.take_buffered(&mut buf[n..]);
+            if n < buf.len() && !self.eof {
+                n += self.read_ready(&mut buf[n..]);
             }
             return n as i32;
         }
         if self.eof {
             return self.closed_by_fin();
         }
-        match self.fill(Some(ms(timeout_ms))).await {
-            Fill::Data => self.take_buffered(buf) as i32,
-            Fill::Eof => self.closed_by_fin(),
-            Fill::Failed(errno) => {
-                self.errors.capture_errno(errno);
+        match timeout(ms(timeout_ms), self.rd.read(buf)).await {
+            Err(_) => READ_TIMEOUT,
+            Ok(Ok(0)) => {
+                self.eof = true;
+                self.closed_by_fin()
+            }
+            Ok(Ok(n)) => n as i32,
+            Ok(Err(e)) => {
+                self.errors.capture_errno(codes::errno_of(&e));
                 READ_FAILED
             }
-            Fill::TimedOut => READ_TIMEOUT,
         }
     }
 
