@@ -10,6 +10,7 @@ pub mod certs;
 pub mod dut;
 pub mod esp;
 pub mod exit;
+pub mod net;
 pub mod report;
 pub mod run;
 pub mod scenario;

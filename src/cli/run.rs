@@ -11,7 +11,7 @@ use wsim::esp::Profile;
 use wsim::exit;
 use wsim::report::{ReportDir, Summary, Terminal, diff};
 use wsim::run::{RunOptions, Selection, run};
-use wsim::scenario::{LoadedScenario, ScenarioError, discover, load_scenario};
+use wsim::scenario::{LoadedScenario, ScenarioError, World, discover, load_scenario};
 
 /// Options of `wsim run`.
 #[derive(Debug, Args)]
@@ -43,6 +43,18 @@ pub struct RunArgs {
     /// A summary.json (or report folder) to gate against: only regressions fail the run.
     #[arg(long)]
     pub baseline: Option<PathBuf>,
+    /// The world: sim (simulated network, virtual time; default) or real (loopback
+    /// sockets, real time, faults through a TCP proxy).
+    #[arg(long, default_value = "sim", value_parser = parse_world)]
+    pub world: World,
+}
+
+fn parse_world(s: &str) -> Result<World, String> {
+    match s {
+        "sim" => Ok(World::Sim),
+        "real" => Ok(World::Real),
+        _ => Err(format!("unknown world {s:?}: expected sim or real")),
+    }
 }
 
 /// Options of `wsim check` and `wsim list`.
@@ -144,8 +156,13 @@ pub async fn run_cmd(args: RunArgs) -> i32 {
             return exit::INTERNAL;
         }
     };
-    let options =
-        RunOptions { profile: args.profile, seed, jobs: args.jobs, fail_fast: args.fail_fast };
+    let options = RunOptions {
+        profile: args.profile,
+        seed,
+        jobs: args.jobs,
+        fail_fast: args.fail_fast,
+        world: args.world,
+    };
     let (tx, mut rx) = mpsc::unbounded_channel();
     let runner = tokio::spawn(run(selected, options, pki, tx));
     let mut terminal = Terminal::new();

@@ -82,6 +82,7 @@ mod tests {
                     tags: vec![],
                     verdict: *v,
                     wall_ms: 0,
+                    virtual_ms: 0,
                     detail: None,
                     failed_step: None,
                     seed: 0,

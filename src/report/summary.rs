@@ -50,6 +50,8 @@ pub struct SummaryEntry {
     pub verdict: Verdict,
     /// Wall-clock milliseconds.
     pub wall_ms: u64,
+    /// Milliseconds on the world's clock (virtual in the simulated world).
+    pub virtual_ms: u64,
     /// Failure, error or skip detail.
     pub detail: Option<String>,
     /// The failed step.
@@ -75,8 +77,8 @@ pub struct Summary {
     pub world: String,
     /// Wall-clock milliseconds of the whole run.
     pub wall_ms: u64,
-    /// The sum of the scenarios' durations on the world's clock (wall time in the real
-    /// world).
+    /// The sum of the scenarios' durations on the world's clock (virtual time in the
+    /// simulated world, wall time in the real one).
     pub world_ms: u64,
     /// Counts.
     pub counts: Counts,
@@ -99,7 +101,7 @@ impl Summary {
             seed: info.seed,
             world: info.world.clone(),
             wall_ms,
-            world_ms: reports.iter().map(|r| r.wall_ms).sum(),
+            world_ms: reports.iter().map(|r| r.virtual_ms).sum(),
             counts: Counts::of(reports),
             scenarios: reports
                 .iter()
@@ -109,6 +111,7 @@ impl Summary {
                     tags: r.tags.clone(),
                     verdict: r.verdict,
                     wall_ms: r.wall_ms,
+                    virtual_ms: r.virtual_ms,
                     detail: r.detail.clone(),
                     failed_step: r.failed_step,
                     seed: r.seed,

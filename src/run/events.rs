@@ -163,8 +163,10 @@ pub struct ScenarioReport {
     pub detail: Option<String>,
     /// The 1-based step that failed.
     pub failed_step: Option<usize>,
-    /// Wall-clock duration in milliseconds.
+    /// Wall-clock duration in milliseconds (volatile).
     pub wall_ms: u64,
+    /// Duration on the world's clock (virtual in the simulated world), in milliseconds.
+    pub virtual_ms: u64,
     /// The seed the scenario ran with.
     pub seed: u64,
     /// The trace: steps, calls and events in order.

@@ -10,13 +10,16 @@ use tokio::time::Instant;
 
 use super::events::{EventRecord, ScenarioReport, TraceEntry, Verdict};
 use super::matcher::{describe, mismatches, sha256_hex};
-use super::world::{client_config, frame_bytes, start_servers, substitute};
+use super::world::{
+    FaultTarget, Network, ServerSlot, client_config, frame_bytes, start_servers, substitute,
+};
 use crate::certs::TestPki;
 use crate::dut::{ClientCommand, Dut, DutError, DutEvent, HostDut};
 use crate::esp::{Env, EventId, PORT_MAX_DELAY, Profile, TickType, ms_to_ticks};
+use crate::net::{ActiveToxic, ConnectionFault, SharedRng, SimNet};
 use crate::scenario::{
-    CallSpec, ClientCall, DEFAULT_WITHIN_MS, Expectation, LoadedScenario, Payload, ServerAction,
-    ServerExpectation, SimpleCommand, Step,
+    CallSpec, ClientCall, DEFAULT_WITHIN_MS, Expectation, FaultSpec, LoadedScenario, Payload,
+    ServerAction, ServerExpectation, SimpleCommand, Step, World,
 };
 use crate::server::{ConnAction, ConnectionLog, ServerHandle};
 
@@ -29,6 +32,8 @@ pub struct RunContext {
     pub profile: Profile,
     /// The run's seed.
     pub seed: u64,
+    /// The world scenarios run in.
+    pub world: World,
 }
 
 /// The seed of one scenario: the run's seed mixed with the scenario id (FNV-1a), so a
@@ -55,8 +60,10 @@ struct Exec<'a> {
     seed: u64,
     base: PathBuf,
     dut: HostDut,
-    servers: BTreeMap<String, ServerHandle>,
+    servers: BTreeMap<String, ServerSlot>,
     addrs: BTreeMap<String, SocketAddr>,
+    active_faults: Vec<(String, FaultSpec)>,
+    fault_counter: usize,
     tls: BTreeMap<String, bool>,
     pending: BTreeMap<String, VecDeque<DutEvent>>,
     seen: BTreeMap<String, Vec<EventRecord>>,
@@ -219,7 +226,58 @@ impl<'a> Exec<'a> {
     }
 
     fn server(&self, name: &str) -> Result<&ServerHandle, Stop> {
-        self.servers.get(name).ok_or_else(|| Stop::Error(format!("server {name:?} is not running")))
+        self.servers
+            .get(name)
+            .map(|s| &s.handle)
+            .ok_or_else(|| Stop::Error(format!("server {name:?} is not running")))
+    }
+
+    /// Adds faults and pushes every server's toxics and connection faults.
+    fn add_faults(&mut self, specs: &[FaultSpec]) -> StepResult {
+        for f in specs {
+            self.fault_counter += 1;
+            let name = f.name.clone().unwrap_or_else(|| format!("fault-{}", self.fault_counter));
+            self.active_faults.push((name, f.clone()));
+        }
+        self.push_faults()
+    }
+
+    fn push_faults(&mut self) -> StepResult {
+        for (server, slot) in &self.servers {
+            let mine = self.active_faults.iter().filter(|(_, f)| &f.server == server);
+            let toxics: Vec<ActiveToxic> = mine
+                .clone()
+                .filter_map(|(n, f)| {
+                    f.toxic.clone().map(|toxic| ActiveToxic {
+                        name: n.clone(),
+                        direction: f.direction,
+                        toxic,
+                    })
+                })
+                .collect();
+            let mut conn = ConnectionFault::default();
+            for (_, f) in mine {
+                if let Some(c) = &f.connection {
+                    conn.refuse.extend(c.refuse.iter().copied());
+                    conn.blackhole |= c.blackhole;
+                }
+            }
+            let wants_faults = !toxics.is_empty() || conn != ConnectionFault::default();
+            match &slot.faults {
+                FaultTarget::Sim(net, port) => net.set_connection_fault(*port, conn),
+                FaultTarget::Proxy => {
+                    if let Some(p) = &slot.proxy {
+                        p.set_connection_fault(conn);
+                    }
+                }
+                FaultTarget::None if wants_faults => {
+                    return Err(Stop::Error(format!("server {server:?} has no proxy for faults")));
+                }
+                FaultTarget::None => {}
+            }
+            slot.toxics.send_replace(toxics);
+        }
+        Ok(())
     }
 
     fn server_step(&mut self, actions: &BTreeMap<String, ServerAction>) -> StepResult {
@@ -388,6 +446,18 @@ impl<'a> Exec<'a> {
             tokio::time::sleep(Duration::from_millis(ms)).await;
             self.drain();
         }
+        if let Some(f) = &step.fault {
+            for name in &f.remove {
+                let before = self.active_faults.len();
+                self.active_faults.retain(|(n, _)| n != name);
+                if self.active_faults.len() == before {
+                    return Err(Stop::Error(format!(
+                        "fault.remove: no active fault named {name:?}"
+                    )));
+                }
+            }
+            self.add_faults(&f.add)?;
+        }
         Ok(())
     }
 }
@@ -539,10 +609,20 @@ pub async fn run_scenario(loaded: &LoadedScenario, ctx: &RunContext) -> Scenario
         detail: None,
         failed_step: None,
         wall_ms: 0,
+        virtual_ms: 0,
         seed,
         trace: Vec::new(),
         servers: BTreeMap::new(),
     };
+    if !sc.worlds.is_empty() && !sc.worlds.contains(&ctx.world) {
+        report.verdict = Verdict::Skip;
+        report.detail = Some(format!(
+            "runs in the {} world only, the run uses {}",
+            sc.worlds.iter().map(|w| w.name()).collect::<Vec<_>>().join(", "),
+            ctx.world.name()
+        ));
+        return report;
+    }
     if !sc.profiles.is_empty() && !sc.profiles.contains(&ctx.profile) {
         report.verdict = Verdict::Skip;
         report.detail = Some(format!(
@@ -553,7 +633,12 @@ pub async fn run_scenario(loaded: &LoadedScenario, ctx: &RunContext) -> Scenario
         return report;
     }
     let base = loaded.file.parent().map(Path::to_path_buf).unwrap_or_default();
-    let servers = match start_servers(&sc.servers, &ctx.pki, seed, &base).await {
+    let uses_faults = !sc.faults.is_empty() || sc.steps.iter().any(|s| s.fault.is_some());
+    let network = match ctx.world {
+        World::Sim => Network::Sim(SimNet::new(SharedRng::seeded(seed ^ 0x51_u64))),
+        World::Real => Network::Real { proxied: uses_faults },
+    };
+    let servers = match start_servers(&sc.servers, &ctx.pki, seed, &base, &network).await {
         Ok(s) => s,
         Err(e) => {
             report.verdict = Verdict::Error;
@@ -561,9 +646,12 @@ pub async fn run_scenario(loaded: &LoadedScenario, ctx: &RunContext) -> Scenario
             return report;
         }
     };
-    let addrs = servers.iter().map(|(n, s)| (n.clone(), s.addr())).collect();
-    let tls = servers.iter().map(|(n, s)| (n.clone(), s.is_tls())).collect();
-    let env = Env::real_seeded(seed);
+    let addrs = servers.iter().map(|(n, s)| (n.clone(), s.client_addr)).collect();
+    let tls = servers.iter().map(|(n, s)| (n.clone(), s.handle.is_tls())).collect();
+    let env = match &network {
+        Network::Sim(net) => Env::new(std::sync::Arc::new(net.clone()), seed),
+        Network::Real { .. } => Env::real_seeded(seed),
+    };
     let mut exec = Exec {
         loaded,
         ctx,
@@ -580,8 +668,12 @@ pub async fn run_scenario(loaded: &LoadedScenario, ctx: &RunContext) -> Scenario
         step_started: Instant::now(),
         frame_cursor: BTreeMap::new(),
         background: JoinSet::new(),
+        active_faults: Vec::new(),
+        fault_counter: 0,
     };
+    let virtual0 = Instant::now();
     let outcome = tokio::time::timeout(Duration::from_millis(sc.timeout_ms), async {
+        exec.add_faults(&sc.faults).map_err(|s| (None, s))?;
         for (name, spec) in &sc.clients {
             let resolve = |t: &str| exec.resolve(t);
             let cfg = client_config(spec, &exec.ctx.pki, &base, &resolve)
@@ -633,11 +725,12 @@ pub async fn run_scenario(loaded: &LoadedScenario, ctx: &RunContext) -> Scenario
     // The trace ends with the last step; teardown is not part of it.
     exec.drain();
     report.trace = std::mem::take(&mut exec.trace);
+    report.virtual_ms = virtual0.elapsed().as_millis() as u64;
     for (name, s) in exec.servers.iter_mut() {
-        report.servers.insert(name.clone(), s.connections());
+        report.servers.insert(name.clone(), s.handle.connections());
         // Closing the servers first lets idle clients notice at once instead of at
         // the end of their 1 s poll.
-        s.stop();
+        s.handle.stop();
     }
     exec.servers.clear();
     // Bounded: a client stuck in a stalled frame never stops on the device either.

@@ -10,7 +10,7 @@ use super::events::{RunEvent, RunInfo, ScenarioReport, Verdict};
 use super::execute::{RunContext, run_scenario};
 use crate::certs::TestPki;
 use crate::esp::Profile;
-use crate::scenario::LoadedScenario;
+use crate::scenario::{LoadedScenario, World};
 use crate::transport::{CertSource, set_global_ca_store};
 
 /// How a run goes.
@@ -24,6 +24,8 @@ pub struct RunOptions {
     pub jobs: usize,
     /// Stop starting scenarios after the first failure or error.
     pub fail_fast: bool,
+    /// The world.
+    pub world: World,
 }
 
 /// Which scenarios a run takes.
@@ -63,10 +65,11 @@ pub async fn run(
         dut: format!("host model ({})", options.profile),
         profile: options.profile.name().to_string(),
         seed: options.seed,
-        world: "real".to_string(),
+        world: options.world.name().to_string(),
     };
     let _ = tx.send(RunEvent::RunStarted { info, total: scenarios.len() });
-    let ctx = RunContext { pki, profile: options.profile, seed: options.seed };
+    let ctx =
+        RunContext { pki, profile: options.profile, seed: options.seed, world: options.world };
     let mut queue = scenarios.into_iter();
     let mut running = JoinSet::new();
     let mut identities = std::collections::HashMap::new();
@@ -83,8 +86,11 @@ pub async fn run(
             // world is single-threaded (so its trace has one order), scenarios still run
             // in parallel.
             let handle = running.spawn_blocking(move || {
+                // The simulated world runs on virtual time: the clock is paused and jumps
+                // ahead whenever every task waits.
                 let rt = tokio::runtime::Builder::new_current_thread()
                     .enable_all()
+                    .start_paused(ctx.world == World::Sim)
                     .build()
                     .expect("a current-thread runtime can be built");
                 let report = rt.block_on(run_scenario(&s, &ctx));
@@ -109,6 +115,7 @@ pub async fn run(
                     detail: Some(format!("internal error in wsim: {e}")),
                     failed_step: None,
                     wall_ms: 0,
+                    virtual_ms: 0,
                     seed: options.seed,
                     trace: Vec::new(),
                     servers: Default::default(),

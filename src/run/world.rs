@@ -7,6 +7,7 @@ use std::path::Path;
 
 use crate::certs::TestPki;
 use crate::esp::Config;
+use crate::net::{ActiveToxic, Proxy, SharedRng, SimListener, SimNet};
 use crate::scenario::{
     CertRef, ClientSpec, FrameSpec, HandshakeSpec, Payload, PortSpec, ServerKindName, ServerSpec,
 };
@@ -126,30 +127,102 @@ pub fn script_behaviour(
     })
 }
 
-/// Starts every server of a scenario on loopback. Scripted servers whose handshake
-/// names other servers get their addresses, so all are bound before any is configured.
+/// A server of the scenario, with where clients reach it and the handle on the toxics
+/// of its connections.
+pub struct ServerSlot {
+    /// The server.
+    pub handle: ServerHandle,
+    /// The address clients use (the proxy's in the real world when faults are in play).
+    pub client_addr: SocketAddr,
+    /// The toxics of every connection to it.
+    pub toxics: tokio::sync::watch::Sender<Vec<ActiveToxic>>,
+    /// Where connection faults go.
+    pub faults: FaultTarget,
+    /// The proxy in front of it (real world).
+    pub proxy: Option<Proxy>,
+}
+
+/// Where a server's connection faults are applied.
+pub enum FaultTarget {
+    /// A port of the simulated network.
+    Sim(SimNet, u16),
+    /// The real-world proxy (`ServerSlot::proxy`).
+    Proxy,
+    /// No faults possible (real world without a proxy).
+    None,
+}
+
+/// The network a scenario runs on.
+pub enum Network {
+    /// The simulated network.
+    Sim(SimNet),
+    /// Real loopback sockets; `proxied` puts a toxic proxy in front of every server.
+    Real {
+        /// Whether the servers get proxies.
+        proxied: bool,
+    },
+}
+
+/// The first port simulated servers get, in name order.
+const SIM_FIRST_PORT: u16 = 10_001;
+
+/// Starts every server of a scenario. All are bound before any is configured, so
+/// `Location` placeholders can name any server.
 pub async fn start_servers(
     specs: &BTreeMap<String, ServerSpec>,
     pki: &TestPki,
     seed: u64,
     base: &Path,
-) -> Result<BTreeMap<String, ServerHandle>, String> {
-    // Bind every listener first so `Location` placeholders can name any server.
-    let mut reserved = BTreeMap::new();
-    for name in specs.keys() {
-        let l = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .map_err(|e| format!("cannot bind loopback: {e}"))?;
-        reserved.insert(name.clone(), l);
+    net: &Network,
+) -> Result<BTreeMap<String, ServerSlot>, String> {
+    enum Bound {
+        Tcp(tokio::net::TcpListener),
+        Sim(SimListener, tokio::sync::watch::Sender<Vec<ActiveToxic>>, u16),
     }
-    let addrs: BTreeMap<String, SocketAddr> =
-        reserved.iter().filter_map(|(n, l)| l.local_addr().ok().map(|a| (n.clone(), a))).collect();
+    let mut bound = BTreeMap::new();
+    for (i, name) in specs.keys().enumerate() {
+        let b = match net {
+            Network::Sim(sim) => {
+                let port = SIM_FIRST_PORT + i as u16;
+                let (l, t) = sim.listen(port);
+                Bound::Sim(l, t, port)
+            }
+            Network::Real { .. } => Bound::Tcp(
+                tokio::net::TcpListener::bind("127.0.0.1:0")
+                    .await
+                    .map_err(|e| format!("cannot bind loopback: {e}"))?,
+            ),
+        };
+        bound.insert(name.clone(), b);
+    }
+    let mut server_addrs = BTreeMap::new();
+    for (name, b) in &bound {
+        let a = match b {
+            Bound::Tcp(l) => l.local_addr().map_err(|e| e.to_string())?,
+            Bound::Sim(l, _, _) => l.local_addr(),
+        };
+        server_addrs.insert(name.clone(), a);
+    }
+    // In the real world with faults, clients talk to a proxy in front of each server.
+    let mut proxies = BTreeMap::new();
+    if let Network::Real { proxied: true } = net {
+        for (name, addr) in &server_addrs {
+            let p = Proxy::start(*addr, SharedRng::seeded(seed ^ 0x70C5))
+                .await
+                .map_err(|e| format!("proxy: {e}"))?;
+            proxies.insert(name.clone(), p);
+        }
+    }
+    let client_addrs: BTreeMap<String, SocketAddr> = server_addrs
+        .iter()
+        .map(|(n, a)| (n.clone(), proxies.get(n).map_or(*a, Proxy::addr)))
+        .collect();
     let tls: BTreeMap<String, bool> =
         specs.iter().map(|(n, s)| (n.clone(), s.tls != crate::certs::ServerCert::None)).collect();
     let mut out = BTreeMap::new();
     for (name, spec) in specs {
-        let Some(listener) = reserved.remove(name) else { continue };
-        let resolve = |t: &str| substitute(t, &addrs, &tls);
+        let Some(b) = bound.remove(name) else { continue };
+        let resolve = |t: &str| substitute(t, &client_addrs, &tls);
         let kind = match spec.kind {
             ServerKindName::Echo => ServerKind::Echo(spec.subprotocol.clone()),
             ServerKindName::Script => {
@@ -157,8 +230,31 @@ pub async fn start_servers(
             }
         };
         let cfg = pki.server_config(spec.tls, spec.mtls).map_err(|e| e.to_string())?;
-        let handle = ServerHandle::serve(name, listener, kind, cfg).map_err(|e| e.to_string())?;
-        out.insert(name.clone(), handle);
+        let proxy = proxies.remove(name);
+        let slot = match b {
+            Bound::Tcp(l) => {
+                let handle = ServerHandle::serve(name, l, kind, cfg).map_err(|e| e.to_string())?;
+                let (toxics, faults) = match &proxy {
+                    Some(p) => (p.toxics().clone(), FaultTarget::Proxy),
+                    None => (tokio::sync::watch::Sender::new(Vec::new()), FaultTarget::None),
+                };
+                ServerSlot { handle, client_addr: client_addrs[name], toxics, faults, proxy }
+            }
+            Bound::Sim(l, toxics, port) => {
+                let Network::Sim(sim) = net else {
+                    return Err("a simulated listener outside the simulated world".into());
+                };
+                let handle = ServerHandle::serve_sim(name, l, kind, cfg);
+                ServerSlot {
+                    handle,
+                    client_addr: client_addrs[name],
+                    toxics,
+                    faults: FaultTarget::Sim(sim.clone(), port),
+                    proxy,
+                }
+            }
+        };
+        out.insert(name.clone(), slot);
     }
     Ok(out)
 }

@@ -221,8 +221,31 @@ fn validate(s: &Scenario) -> Result<(), Invalid> {
             ));
         }
     }
+    for f in &s.faults {
+        validate_fault(s, f).map_err(|m| (None, format!("faults: {m}")))?;
+    }
     for (i, step) in s.steps.iter().enumerate() {
         validate_step(s, step).map_err(|m| (Some(i), format!("step {}: {m}", i + 1)))?;
+    }
+    Ok(())
+}
+
+fn validate_fault(s: &Scenario, f: &super::model::FaultSpec) -> Result<(), String> {
+    if !s.servers.contains_key(&f.server) {
+        return Err(format!(
+            "unknown server {:?}; the scenario defines {:?}",
+            f.server,
+            s.servers.keys().collect::<Vec<_>>()
+        ));
+    }
+    if f.toxic.is_some() == f.connection.is_some() {
+        return Err("a fault needs exactly one of toxic, connection".into());
+    }
+    if let Some(crate::net::Toxic::Slicer { average_size: 0, .. }) = f.toxic {
+        return Err("slicer: average_size must be at least 1".into());
+    }
+    if let Some(crate::net::Toxic::Bandwidth { rate_kbps: 0 }) = f.toxic {
+        return Err("bandwidth: rate_kbps must be at least 1".into());
     }
     Ok(())
 }
@@ -231,7 +254,7 @@ fn validate_step(s: &Scenario, step: &Step) -> Result<(), String> {
     let keys = step.action_keys();
     if keys.len() != 1 {
         return Err(format!(
-            "a step needs exactly one of client, server, expect, expect_none, expect_server, wait_ms (found {})",
+            "a step needs exactly one of client, server, expect, expect_none, expect_server, wait_ms, fault (found {})",
             if keys.is_empty() { "none".to_string() } else { keys.join(", ") }
         ));
     }
@@ -307,6 +330,11 @@ fn validate_step(s: &Scenario, step: &Step) -> Result<(), String> {
     if let Some(m) = &step.expect_server {
         for n in m.keys() {
             known_server(n)?;
+        }
+    }
+    if let Some(f) = &step.fault {
+        for x in &f.add {
+            validate_fault(s, x)?;
         }
     }
     Ok(())

@@ -10,6 +10,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use super::payload::Payload;
 use crate::certs::ServerCert;
 use crate::esp::{ErrorType, EventId, Profile, TransportType};
+use crate::net::{ConnectionFault, Direction, Toxic};
 use crate::server::{AcceptMode, SubprotocolPolicy};
 
 /// The default overall bound of a scenario.
@@ -43,9 +44,15 @@ pub struct Scenario {
     /// Profiles the scenario applies to (default: all); others skip it.
     #[serde(default)]
     pub profiles: Vec<Profile>,
-    /// Overall bound in milliseconds.
+    /// Worlds the scenario runs in (default: both); others skip it.
+    #[serde(default)]
+    pub worlds: Vec<World>,
+    /// Overall bound in milliseconds (virtual time in the simulated world).
     #[serde(default = "default_timeout")]
     pub timeout_ms: u64,
+    /// Faults in place for the whole scenario.
+    #[serde(default)]
+    pub faults: Vec<FaultSpec>,
     /// Events that expectations skip, for every client.
     #[serde(default)]
     pub ignore: Vec<EventId>,
@@ -56,6 +63,62 @@ pub struct Scenario {
     pub clients: BTreeMap<String, ClientSpec>,
     /// The steps, in order.
     pub steps: Vec<Step>,
+}
+
+/// Where a scenario runs.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum World {
+    /// The simulated network on virtual time (the default).
+    #[default]
+    Sim,
+    /// Real loopback sockets in real time, faults through a TCP proxy.
+    Real,
+}
+
+impl World {
+    /// The world's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            World::Sim => "sim",
+            World::Real => "real",
+        }
+    }
+}
+
+/// A fault on a server's connections: a toxic on one direction, or a connection fault.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FaultSpec {
+    /// A name, to remove it later.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// The server whose connections it affects.
+    pub server: String,
+    /// `downstream` (server to client, default) or `upstream`.
+    #[serde(default)]
+    pub direction: Direction,
+    /// A toxic: `latency`, `bandwidth`, `slicer`, `limit_data`, `reset_peer`, `timeout`,
+    /// `slow_close`, `down`, `frames`.
+    #[serde(default)]
+    pub toxic: Option<Toxic>,
+    /// A connection fault: `{ refuse = [N] }`, `{ blackhole = true }`.
+    #[serde(default)]
+    pub connection: Option<ConnectionFault>,
+}
+
+/// Faults added and removed between steps.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FaultStep {
+    /// Faults to add.
+    #[serde(default)]
+    pub add: Vec<FaultSpec>,
+    /// Names of faults to remove.
+    #[serde(default)]
+    pub remove: Vec<String>,
 }
 
 /// Echo or scripted.
@@ -281,6 +344,9 @@ pub struct Step {
     /// Sleep this many milliseconds.
     #[serde(default)]
     pub wait_ms: Option<u64>,
+    /// Add or remove faults.
+    #[serde(default)]
+    pub fault: Option<FaultStep>,
     /// A comment shown in reports.
     #[serde(default)]
     pub note: Option<String>,
@@ -307,6 +373,9 @@ impl Step {
         }
         if self.wait_ms.is_some() {
             k.push("wait_ms");
+        }
+        if self.fault.is_some() {
+            k.push("fault");
         }
         k
     }

@@ -14,6 +14,7 @@ use super::io::ServerIo;
 use super::record::Recorder;
 use super::script::{ConnAction, ScriptBehaviour, serve_script};
 use super::wire::ConnectionLog;
+use crate::net::SimListener;
 
 /// What kind of server to run.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -84,6 +85,27 @@ impl ServerHandle {
         let bind = SocketAddr::from(([127, 0, 0, 1], 0));
         let addr =
             listener.local_addr().map_err(|source| ServerError::Bind { addr: bind, source })?;
+        Ok(Self::spawn(name, addr, Accepting::Tcp(listener), kind, tls))
+    }
+
+    /// Starts serving on a listener of the simulated network.
+    pub fn serve_sim(
+        name: &str,
+        listener: SimListener,
+        kind: ServerKind,
+        tls: Option<Arc<rustls::ServerConfig>>,
+    ) -> ServerHandle {
+        let addr = listener.local_addr();
+        Self::spawn(name, addr, Accepting::Sim(listener), kind, tls)
+    }
+
+    fn spawn(
+        name: &str,
+        addr: SocketAddr,
+        mut accepting: Accepting,
+        kind: ServerKind,
+        tls: Option<Arc<rustls::ServerConfig>>,
+    ) -> ServerHandle {
         let recorder = Recorder::new();
         let current: Arc<Mutex<Option<mpsc::UnboundedSender<ConnAction>>>> = Arc::default();
         let scripted = matches!(kind, ServerKind::Script(_));
@@ -94,33 +116,33 @@ impl ServerHandle {
             let mut conns = JoinSet::new();
             let mut index = 0usize;
             loop {
-                let Ok((tcp, _)) = listener.accept().await else { continue };
-                let _ = tcp.set_nodelay(true);
-                let (rec, kind, tls) = (rec.clone(), kind.clone(), tls.clone());
+                let ctx =
+                    ConnContext { rec: rec.clone(), kind: kind.clone(), tls: tls.clone(), index };
                 let (tx, rx) = mpsc::unbounded_channel();
-                if scripted {
-                    *cur.lock().unwrap_or_else(|p| p.into_inner()) = Some(tx);
-                }
-                let i = index;
-                index += 1;
-                conns.spawn(async move {
-                    match tls {
-                        None => serve(rec.wrap(tcp), kind, i, rx).await,
-                        Some(cfg) => {
-                            let acceptor = tokio_rustls::TlsAcceptor::from(cfg);
-                            if let Ok(Ok(s)) =
-                                tokio::time::timeout(Duration::from_secs(30), acceptor.accept(tcp))
-                                    .await
-                            {
-                                serve(rec.wrap(s), kind, i, rx).await;
-                            }
-                        }
+                // Actions go to the newest connection, from the moment it is accepted.
+                let make_current = || {
+                    if scripted {
+                        *cur.lock().unwrap_or_else(|p| p.into_inner()) = Some(tx);
                     }
-                });
+                };
+                match &mut accepting {
+                    Accepting::Tcp(l) => {
+                        let Ok((tcp, _)) = l.accept().await else { continue };
+                        let _ = tcp.set_nodelay(true);
+                        make_current();
+                        conns.spawn(ctx.run(tcp, rx));
+                    }
+                    Accepting::Sim(l) => {
+                        let Some(s) = l.accept().await else { return };
+                        make_current();
+                        conns.spawn(ctx.run(s, rx));
+                    }
+                }
+                index += 1;
                 while conns.try_join_next().is_some() {}
             }
         });
-        Ok(ServerHandle {
+        ServerHandle {
             name: name.to_string(),
             addr,
             tls: is_tls,
@@ -128,7 +150,7 @@ impl ServerHandle {
             current,
             scripted,
             tasks,
-        })
+        }
     }
 
     /// The server's name.
@@ -198,6 +220,36 @@ impl ServerHandle {
 impl Drop for ServerHandle {
     fn drop(&mut self) {
         self.tasks.abort_all();
+    }
+}
+
+/// Where a server's connections come from.
+enum Accepting {
+    Tcp(TcpListener),
+    Sim(SimListener),
+}
+
+/// What one connection needs.
+struct ConnContext {
+    rec: Recorder,
+    kind: ServerKind,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    index: usize,
+}
+
+impl ConnContext {
+    async fn run<S: ServerIo>(self, stream: S, rx: mpsc::UnboundedReceiver<ConnAction>) {
+        match self.tls {
+            None => serve(self.rec.wrap(stream), self.kind, self.index, rx).await,
+            Some(cfg) => {
+                let acceptor = tokio_rustls::TlsAcceptor::from(cfg);
+                if let Ok(Ok(s)) =
+                    tokio::time::timeout(Duration::from_secs(30), acceptor.accept(stream)).await
+                {
+                    serve(self.rec.wrap(s), self.kind, self.index, rx).await;
+                }
+            }
+        }
     }
 }
 

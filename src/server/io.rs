@@ -22,3 +22,9 @@ impl<S: ServerIo> ServerIo for tokio_rustls::server::TlsStream<S> {
         self.get_ref().0.set_reset_on_drop();
     }
 }
+
+impl ServerIo for crate::net::SimStream {
+    fn set_reset_on_drop(&self) {
+        crate::net::SimStream::set_reset_on_drop(self);
+    }
+}

@@ -1,0 +1,334 @@
+//! One direction of a connection: bytes read from one end, passed through the active
+//! toxics, written to the other end. The same pump serves the simulated network and the
+//! real-world TCP proxy.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::watch;
+use tokio::time::{Instant, sleep_until};
+
+use super::rng::SharedRng;
+use super::toxic::{ActiveToxic, Direction, FrameFault, Toxic};
+
+/// The state of a whole connection, shared by its two directions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnState {
+    /// Data flows.
+    Open,
+    /// Closed with FIN both ways.
+    Closed,
+    /// Reset (RST) both ways.
+    Reset,
+}
+
+/// A connection's shared control.
+pub type ConnCtl = Arc<watch::Sender<ConnState>>;
+
+/// What a pump does when its connection is reset: make both ends see RST.
+pub type ResetHook = Arc<dyn Fn() + Send + Sync>;
+
+/// A new connection control, open.
+pub fn new_ctl() -> ConnCtl {
+    Arc::new(watch::Sender::new(ConnState::Open))
+}
+
+/// Per-direction state of the frame-aware toxic.
+#[derive(Default)]
+struct FrameState {
+    handshake_done: bool,
+    head: Vec<u8>,
+    pending: Vec<u8>,
+    index: usize,
+    stalled: bool,
+}
+
+fn frame_len(b: &[u8]) -> Option<usize> {
+    if b.len() < 2 {
+        return None;
+    }
+    let masked = if b[1] & 0x80 != 0 { 4 } else { 0 };
+    let (len, hdr) = match b[1] & 0x7F {
+        126 if b.len() >= 4 => (u16::from_be_bytes([b[2], b[3]]) as usize, 4),
+        127 if b.len() >= 10 => {
+            let mut x = [0u8; 8];
+            x.copy_from_slice(&b[2..10]);
+            (u64::from_be_bytes(x) as usize, 10)
+        }
+        126 | 127 => return None,
+        n => (n as usize, 2),
+    };
+    Some(hdr + masked + len)
+}
+
+/// What the frame toxic asks for after a chunk.
+#[derive(Default)]
+struct FrameOut {
+    pieces: Vec<(Duration, Vec<u8>)>,
+    close_after: bool,
+}
+
+fn apply_frames(f: &FrameFault, st: &mut FrameState, chunk: &[u8]) -> FrameOut {
+    let mut out = FrameOut::default();
+    let mut data = chunk;
+    if !st.handshake_done {
+        st.head.extend_from_slice(data);
+        match st.head.windows(4).position(|w| w == b"\r\n\r\n") {
+            None => {
+                // Handshake bytes pass untouched; a delimiter split across two chunks is
+                // still found, since the tail stays in `head` until it is complete.
+                let keep = st.head.len().saturating_sub(3);
+                out.pieces.push((Duration::ZERO, st.head.drain(..keep).collect()));
+                return out;
+            }
+            Some(p) => {
+                let head: Vec<u8> = st.head.drain(..p + 4).collect();
+                out.pieces.push((Duration::ZERO, head));
+                st.handshake_done = true;
+                st.pending = std::mem::take(&mut st.head);
+                data = &[];
+            }
+        }
+    }
+    if st.stalled {
+        return out;
+    }
+    st.pending.extend_from_slice(data);
+    let delay = Duration::from_millis(f.delay_ms);
+    loop {
+        if let Some(s) = &f.stall
+            && s.frame == st.index
+            && st.pending.len() >= s.bytes
+        {
+            out.pieces.push((delay, st.pending[..s.bytes].to_vec()));
+            st.pending.clear();
+            st.stalled = true;
+            return out;
+        }
+        let Some(n) = frame_len(&st.pending) else { return out };
+        if st.pending.len() < n {
+            return out;
+        }
+        let frame: Vec<u8> = st.pending.drain(..n).collect();
+        let i = st.index;
+        st.index += 1;
+        if !f.suppress.contains(&i) {
+            out.pieces.push((delay, frame));
+        }
+        if let Some(inj) = &f.inject
+            && inj.after == i
+            && let Some(bytes) = decode_hex(&inj.hex)
+        {
+            out.pieces.push((delay, bytes));
+        }
+        if let Some(c) = &f.close
+            && c.after == i
+        {
+            let mut close = vec![0x88, 2];
+            close.extend_from_slice(&c.code.to_be_bytes());
+            out.pieces.push((delay, close));
+            out.close_after = true;
+            return out;
+        }
+        if f.drop_after == Some(i + 1) {
+            out.close_after = true;
+            return out;
+        }
+    }
+}
+
+/// Moves bytes from `from` to `to` through the toxics of `dir`, until either end closes
+/// or the connection is closed or reset.
+#[expect(clippy::too_many_arguments, reason = "a pump is its two ends plus its context")]
+pub async fn pump<R, W>(
+    mut from: R,
+    mut to: W,
+    dir: Direction,
+    mut toxics: watch::Receiver<Vec<ActiveToxic>>,
+    ctl: ConnCtl,
+    rng: SharedRng,
+    on_reset: ResetHook,
+    started: Instant,
+) where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    let mut state = ctl.subscribe();
+    let mut seen_since: BTreeMap<String, Instant> = BTreeMap::new();
+    let mut passed: u64 = 0;
+    let mut frames: BTreeMap<String, FrameState> = BTreeMap::new();
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        let now = Instant::now();
+        let active: Vec<ActiveToxic> =
+            toxics.borrow_and_update().iter().filter(|t| t.direction == dir).cloned().collect();
+        seen_since.retain(|n, _| active.iter().any(|t| &t.name == n));
+        for t in &active {
+            seen_since.entry(t.name.clone()).or_insert(now.max(started));
+        }
+        let down = active.iter().any(|t| matches!(t.toxic, Toxic::Down));
+        let mut deadline: Option<(Instant, ConnState)> = None;
+        let mut blackhole = false;
+        for t in &active {
+            let since = seen_since[&t.name];
+            let fire = match t.toxic {
+                Toxic::ResetPeer { timeout_ms } => {
+                    Some((since + Duration::from_millis(timeout_ms), ConnState::Reset))
+                }
+                Toxic::Timeout { timeout_ms } => {
+                    blackhole = true;
+                    (timeout_ms > 0)
+                        .then(|| (since + Duration::from_millis(timeout_ms), ConnState::Closed))
+                }
+                _ => None,
+            };
+            if let Some(f) = fire
+                && deadline.is_none_or(|d| f.0 < d.0)
+            {
+                deadline = Some(f);
+            }
+        }
+        let current = *state.borrow_and_update();
+        if current != ConnState::Open {
+            finish(current, &mut to, &on_reset).await;
+            return;
+        }
+        tokio::select! {
+            _ = state.changed() => continue,
+            _ = toxics.changed() => continue,
+            _ = async { sleep_until(deadline.map_or(now, |d| d.0)).await }, if deadline.is_some() => {
+                if let Some((_, s)) = deadline {
+                    ctl.send_replace(s);
+                }
+                continue;
+            }
+            r = from.read(&mut buf), if !down => {
+                let n = match r {
+                    Ok(0) => {
+                        let delay = active.iter().find_map(|t| match t.toxic {
+                            Toxic::SlowClose { delay_ms } => Some(delay_ms),
+                            _ => None,
+                        });
+                        if let Some(d) = delay {
+                            tokio::time::sleep(Duration::from_millis(d)).await;
+                        }
+                        let _ = to.shutdown().await;
+                        return;
+                    }
+                    Ok(n) => n,
+                    Err(_) => {
+                        ctl.send_replace(ConnState::Reset);
+                        continue;
+                    }
+                };
+                if blackhole {
+                    continue;
+                }
+                let mut pieces: Vec<(Duration, Vec<u8>)> = vec![(Duration::ZERO, buf[..n].to_vec())];
+                let mut close_after = false;
+                for t in &active {
+                    match &t.toxic {
+                        Toxic::Frames(f) => {
+                            let st = frames.entry(t.name.clone()).or_default();
+                            let mut next = Vec::new();
+                            for (d, p) in pieces {
+                                let o = apply_frames(f, st, &p);
+                                close_after |= o.close_after;
+                                next.extend(o.pieces.into_iter().map(|(d2, b)| (d + d2, b)));
+                            }
+                            pieces = next;
+                        }
+                        Toxic::LimitData { bytes } => {
+                            let mut next = Vec::new();
+                            for (d, mut p) in pieces {
+                                let left = bytes.saturating_sub(passed) as usize;
+                                if p.len() >= left {
+                                    p.truncate(left);
+                                    close_after = true;
+                                }
+                                passed += p.len() as u64;
+                                if !p.is_empty() {
+                                    next.push((d, p));
+                                }
+                                if close_after {
+                                    break;
+                                }
+                            }
+                            pieces = next;
+                        }
+                        Toxic::Slicer { average_size, size_variation, delay_us } => {
+                            let mut next = Vec::new();
+                            for (d, p) in pieces {
+                                let mut at = 0;
+                                let mut first = true;
+                                while at < p.len() {
+                                    let var = if *size_variation > 0 {
+                                        (rng.u64() % (2 * *size_variation as u64 + 1)) as i64 - *size_variation as i64
+                                    } else {
+                                        0
+                                    };
+                                    let size = ((*average_size as i64 + var).max(1) as usize).min(p.len() - at);
+                                    let gap = if first { d } else { Duration::from_micros(*delay_us) };
+                                    first = false;
+                                    next.push((gap, p[at..at + size].to_vec()));
+                                    at += size;
+                                }
+                            }
+                            pieces = next;
+                        }
+                        Toxic::Latency { latency_ms, jitter_ms } => {
+                            let jitter = if *jitter_ms > 0 {
+                                (rng.u64() % (2 * jitter_ms + 1)) as i64 - *jitter_ms as i64
+                            } else {
+                                0
+                            };
+                            let lat = Duration::from_millis((*latency_ms as i64 + jitter).max(0) as u64);
+                            if let Some(first) = pieces.first_mut() {
+                                first.0 += lat;
+                            }
+                        }
+                        Toxic::Bandwidth { rate_kbps } => {
+                            let rate = (*rate_kbps).max(1) * 1000;
+                            for (d, p) in pieces.iter_mut() {
+                                *d += Duration::from_micros(p.len() as u64 * 1_000_000 / rate);
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+                for (d, p) in pieces {
+                    if !d.is_zero() {
+                        tokio::time::sleep(d).await;
+                    }
+                    if to.write_all(&p).await.is_err() || to.flush().await.is_err() {
+                        ctl.send_replace(ConnState::Reset);
+                        break;
+                    }
+                }
+                if close_after {
+                    ctl.send_replace(ConnState::Closed);
+                }
+            }
+        }
+    }
+}
+
+async fn finish<W: AsyncWrite + Unpin>(state: ConnState, to: &mut W, on_reset: &ResetHook) {
+    match state {
+        ConnState::Reset => on_reset(),
+        _ => {
+            let _ = to.shutdown().await;
+        }
+    }
+}
+
+/// Hex with optional whitespace; `None` if it is not hex.
+fn decode_hex(s: &str) -> Option<Vec<u8>> {
+    let s: Vec<u8> = s.bytes().filter(|c| !c.is_ascii_whitespace()).collect();
+    if !s.len().is_multiple_of(2) {
+        return None;
+    }
+    s.chunks(2).map(|p| u8::from_str_radix(std::str::from_utf8(p).ok()?, 16).ok()).collect()
+}
