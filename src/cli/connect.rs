@@ -282,6 +282,7 @@ pub async fn run(args: ConnectArgs, matches: &ArgMatches) -> i32 {
             }
         };
         let got = tokio::select! {
+            biased;
             r = next => r,
             _ = tokio::signal::ctrl_c() => None,
         };

@@ -48,9 +48,10 @@ pub(crate) async fn run(shared: Arc<Shared>) {
                 gen_rx.borrow_and_update();
                 let polled = match reader.as_mut() {
                     Some((_, r)) => tokio::select! {
-                        n = r.poll_read(POLL_MS) => Some(n),
-                        _ = gen_rx.changed() => None,
-                    },
+                    biased;
+                                n = r.poll_read(POLL_MS) => Some(n),
+                                _ = gen_rx.changed() => None,
+                            },
                     None => Some(-1),
                 };
                 let Some(n) = polled else { continue };

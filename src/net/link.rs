@@ -30,6 +30,23 @@ pub type ConnCtl = Arc<watch::Sender<ConnState>>;
 /// What a pump does when its connection is reset: make both ends see RST.
 pub type ResetHook = Arc<dyn Fn() + Send + Sync>;
 
+/// The writing end of a link, which a reset must be able to abandon without the FIN
+/// that dropping it would send.
+pub trait LinkWrite: AsyncWrite + Unpin {
+    /// Lets go of the end without closing the stream's write side.
+    fn abandon(self);
+}
+
+impl LinkWrite for tokio::net::tcp::OwnedWriteHalf {
+    fn abandon(self) {
+        self.forget();
+    }
+}
+
+impl<T: AsyncRead + AsyncWrite> LinkWrite for tokio::io::WriteHalf<T> {
+    fn abandon(self) {}
+}
+
 /// A new connection control, open.
 pub fn new_ctl() -> ConnCtl {
     Arc::new(watch::Sender::new(ConnState::Open))
@@ -38,8 +55,6 @@ pub fn new_ctl() -> ConnCtl {
 /// Per-direction state of the frame-aware toxic.
 #[derive(Default)]
 struct FrameState {
-    handshake_done: bool,
-    head: Vec<u8>,
     pending: Vec<u8>,
     index: usize,
     stalled: bool,
@@ -63,6 +78,37 @@ fn frame_len(b: &[u8]) -> Option<usize> {
     Some(hdr + masked + len)
 }
 
+/// Finds where the HTTP handshake of one direction ends.
+#[derive(Default)]
+struct HandshakeScan {
+    done: bool,
+    tail: Vec<u8>,
+}
+
+impl HandshakeScan {
+    /// Feeds a chunk; returns the offset in it where frames begin (its length while the
+    /// handshake goes on, 0 once it is over).
+    fn feed(&mut self, chunk: &[u8]) -> usize {
+        if self.done {
+            return 0;
+        }
+        let before = self.tail.len();
+        self.tail.extend_from_slice(chunk);
+        match self.tail.windows(4).position(|w| w == b"\r\n\r\n") {
+            Some(p) => {
+                self.done = true;
+                self.tail = Vec::new();
+                p + 4 - before
+            }
+            None => {
+                let keep = self.tail.len().saturating_sub(3);
+                self.tail.drain(..keep);
+                chunk.len()
+            }
+        }
+    }
+}
+
 /// What the frame toxic asks for after a chunk.
 #[derive(Default)]
 struct FrameOut {
@@ -72,26 +118,7 @@ struct FrameOut {
 
 fn apply_frames(f: &FrameFault, st: &mut FrameState, chunk: &[u8]) -> FrameOut {
     let mut out = FrameOut::default();
-    let mut data = chunk;
-    if !st.handshake_done {
-        st.head.extend_from_slice(data);
-        match st.head.windows(4).position(|w| w == b"\r\n\r\n") {
-            None => {
-                // Handshake bytes pass untouched; a delimiter split across two chunks is
-                // still found, since the tail stays in `head` until it is complete.
-                let keep = st.head.len().saturating_sub(3);
-                out.pieces.push((Duration::ZERO, st.head.drain(..keep).collect()));
-                return out;
-            }
-            Some(p) => {
-                let head: Vec<u8> = st.head.drain(..p + 4).collect();
-                out.pieces.push((Duration::ZERO, head));
-                st.handshake_done = true;
-                st.pending = std::mem::take(&mut st.head);
-                data = &[];
-            }
-        }
-    }
+    let data = chunk;
     if st.stalled {
         return out;
     }
@@ -153,12 +180,14 @@ pub async fn pump<R, W>(
     started: Instant,
 ) where
     R: AsyncRead + Unpin,
-    W: AsyncWrite + Unpin,
+    W: LinkWrite,
 {
     let mut state = ctl.subscribe();
     let mut seen_since: BTreeMap<String, Instant> = BTreeMap::new();
     let mut passed: u64 = 0;
     let mut frames: BTreeMap<String, FrameState> = BTreeMap::new();
+    // Frame-aware toxics see only what follows the HTTP handshake of this direction.
+    let mut handshake = HandshakeScan::default();
     let mut buf = vec![0u8; 16 * 1024];
     loop {
         let now = Instant::now();
@@ -192,10 +221,11 @@ pub async fn pump<R, W>(
         }
         let current = *state.borrow_and_update();
         if current != ConnState::Open {
-            finish(current, &mut to, &on_reset).await;
+            finish(current, to, &on_reset).await;
             return;
         }
         tokio::select! {
+            biased;
             _ = state.changed() => continue,
             _ = toxics.changed() => continue,
             _ = async { sleep_until(deadline.map_or(now, |d| d.0)).await }, if deadline.is_some() => {
@@ -226,6 +256,7 @@ pub async fn pump<R, W>(
                 if blackhole {
                     continue;
                 }
+                let frames_from = handshake.feed(&buf[..n]);
                 let mut pieces: Vec<(Duration, Vec<u8>)> = vec![(Duration::ZERO, buf[..n].to_vec())];
                 let mut close_after = false;
                 for t in &active {
@@ -233,8 +264,14 @@ pub async fn pump<R, W>(
                         Toxic::Frames(f) => {
                             let st = frames.entry(t.name.clone()).or_default();
                             let mut next = Vec::new();
-                            for (d, p) in pieces {
-                                let o = apply_frames(f, st, &p);
+                            for (i, (d, p)) in pieces.into_iter().enumerate() {
+                                // Frame toxics run first, on the chunk as read: only the
+                                // first piece can hold handshake bytes.
+                                let split = if i == 0 { frames_from.min(p.len()) } else { 0 };
+                                if split > 0 {
+                                    next.push((d, p[..split].to_vec()));
+                                }
+                                let o = apply_frames(f, st, &p[split..]);
                                 close_after |= o.close_after;
                                 next.extend(o.pieces.into_iter().map(|(d2, b)| (d + d2, b)));
                             }
@@ -315,9 +352,12 @@ pub async fn pump<R, W>(
     }
 }
 
-async fn finish<W: AsyncWrite + Unpin>(state: ConnState, to: &mut W, on_reset: &ResetHook) {
+async fn finish<W: LinkWrite>(state: ConnState, mut to: W, on_reset: &ResetHook) {
     match state {
-        ConnState::Reset => on_reset(),
+        ConnState::Reset => {
+            on_reset();
+            to.abandon();
+        }
         _ => {
             let _ = to.shutdown().await;
         }

@@ -8,7 +8,7 @@ mod rng;
 mod sim;
 mod toxic;
 
-pub use link::{ConnCtl, ConnState, ResetHook, new_ctl, pump};
+pub use link::{ConnCtl, ConnState, LinkWrite, ResetHook, new_ctl, pump};
 pub use proxy::Proxy;
 pub use rng::SharedRng;
 pub use sim::{SIM_HOST, SimListener, SimNet, SimStream};

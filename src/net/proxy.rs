@@ -90,14 +90,13 @@ async fn relay(
     toxics: watch::Receiver<Vec<ActiveToxic>>,
     rng: SharedRng,
 ) {
-    // Second handles on both sockets, for the reset hook: SO_LINGER 0 makes the final
-    // close send RST, and shutting the sockets down ends the pumps at once.
+    // Second handles on both sockets, for the reset hook: with SO_LINGER 0 the final
+    // close (when both pumps have let go of their halves) sends RST.
     let Some((client, c_handle)) = with_handle(client) else { return };
     let Some((server, s_handle)) = with_handle(server) else { return };
     let on_reset: ResetHook = Arc::new(move || {
         for h in [&c_handle, &s_handle] {
             let _ = socket2::SockRef::from(h).set_linger(Some(std::time::Duration::ZERO));
-            let _ = h.shutdown(std::net::Shutdown::Both);
         }
     });
     let (c_rd, c_wr) = client.into_split();

@@ -257,6 +257,7 @@ pub async fn serve_script<S: ServerIo>(
     let mut close_sent = false;
     loop {
         tokio::select! {
+            biased;
             action = actions.recv() => match action {
                 None => return,
                 Some(ConnAction::Write { chunks, gap_ms, sends_close }) => {
