@@ -72,6 +72,13 @@ fn malformed_scenarios_are_bad_input_with_file_line_and_column() {
         ("unknown-key.toml", 5, "unknown field `buffer_sise`"),
         ("wrong-type.toml", 5, "invalid type: string \"big\", expected i32"),
         ("bad-payload.toml", 13, "`repeat` and `len` go together"),
+        ("unknown-toxic.toml", 11, "unknown variant `jitterbug`"),
+        ("negative-rate.toml", 13, "invalid value: integer `-5`, expected u64"),
+        (
+            "bad-direction.toml",
+            11,
+            "unknown variant `sideways`, expected `downstream` or `upstream`",
+        ),
     ] {
         let path = format!("tests/fixtures/bad/{file}");
         for cmd in ["run", "check"] {
