@@ -43,6 +43,11 @@ impl Env {
         self.next_id.fetch_add(1, Ordering::SeqCst)
     }
 
+    /// A custom connector drawing from a shared generator.
+    pub fn with_rng(connector: Arc<dyn Connector>, rng: SharedRng) -> Self {
+        Env { connector, rng, next_id: Arc::new(AtomicU32::new(1)) }
+    }
+
     /// A custom connector with a fixed seed.
     pub fn new(connector: Arc<dyn Connector>, seed: u64) -> Self {
         Env { connector, rng: SharedRng::seeded(seed), next_id: Arc::new(AtomicU32::new(1)) }

@@ -634,11 +634,13 @@ pub async fn run_scenario(loaded: &LoadedScenario, ctx: &RunContext) -> Scenario
     }
     let base = loaded.file.parent().map(Path::to_path_buf).unwrap_or_default();
     let uses_faults = !sc.faults.is_empty() || sc.steps.iter().any(|s| s.fault.is_some());
+    // The world's one RNG: masks, handshake keys and every fault draw come from it.
+    let rng = SharedRng::seeded(seed);
     let network = match ctx.world {
-        World::Sim => Network::Sim(SimNet::new(SharedRng::seeded(seed ^ 0x51_u64))),
+        World::Sim => Network::Sim(SimNet::new(rng.clone())),
         World::Real => Network::Real { proxied: uses_faults },
     };
-    let servers = match start_servers(&sc.servers, &ctx.pki, seed, &base, &network).await {
+    let servers = match start_servers(&sc.servers, &ctx.pki, seed, &base, &network, &rng).await {
         Ok(s) => s,
         Err(e) => {
             report.verdict = Verdict::Error;
@@ -649,8 +651,10 @@ pub async fn run_scenario(loaded: &LoadedScenario, ctx: &RunContext) -> Scenario
     let addrs = servers.iter().map(|(n, s)| (n.clone(), s.client_addr)).collect();
     let tls = servers.iter().map(|(n, s)| (n.clone(), s.handle.is_tls())).collect();
     let env = match &network {
-        Network::Sim(net) => Env::new(std::sync::Arc::new(net.clone()), seed),
-        Network::Real { .. } => Env::real_seeded(seed),
+        Network::Sim(net) => Env::with_rng(std::sync::Arc::new(net.clone()), rng),
+        Network::Real { .. } => {
+            Env::with_rng(std::sync::Arc::new(crate::transport::TcpConnector), rng)
+        }
     };
     let mut exec = Exec {
         loaded,

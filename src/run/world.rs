@@ -174,6 +174,7 @@ pub async fn start_servers(
     seed: u64,
     base: &Path,
     net: &Network,
+    rng: &SharedRng,
 ) -> Result<BTreeMap<String, ServerSlot>, String> {
     enum Bound {
         Tcp(tokio::net::TcpListener),
@@ -207,9 +208,7 @@ pub async fn start_servers(
     let mut proxies = BTreeMap::new();
     if let Network::Real { proxied: true } = net {
         for (name, addr) in &server_addrs {
-            let p = Proxy::start(*addr, SharedRng::seeded(seed ^ 0x70C5))
-                .await
-                .map_err(|e| format!("proxy: {e}"))?;
+            let p = Proxy::start(*addr, rng.clone()).await.map_err(|e| format!("proxy: {e}"))?;
             proxies.insert(name.clone(), p);
         }
     }
