@@ -31,7 +31,8 @@ fn report_dir() -> &'static Path {
 #[test]
 fn terminal_summary() {
     let mut s = settings();
-    s.add_filter(r"(?m)^(\S+\s+(PASS|FAIL|SKIP|ERROR))\s+\d+$", "$1 [ms]");
+    s.add_filter(r"(?m)^(\S+\s+(PASS|FAIL|SKIP|ERROR)\s+\d+)\s+\d+$", "$1 [wall]");
+    s.add_filter(r"wall time \d+\.\d+ s", "wall time [s] s");
     s.add_filter(r"in \d+\.\d+ s", "in [s] s");
     s.add_filter(r"wsim \d+\.\d+\.\d+", "wsim [version]");
     s.add_filter(r"/tmp/|/var/tmp/", "[tmp]/");

@@ -79,9 +79,20 @@ impl Terminal {
             )?;
         }
         let width = reports.iter().map(|r| r.id.len()).max().unwrap_or(10).min(60);
-        writeln!(out, "{:<width$}  {:>7}  {:>8}", "scenario", "verdict", "ms")?;
+        writeln!(
+            out,
+            "{:<width$}  {:>7}  {:>10}  {:>7}",
+            "scenario", "verdict", "virtual ms", "wall ms"
+        )?;
         for r in reports {
-            writeln!(out, "{:<width$}  {:>7}  {:>8}", r.id, r.verdict.label(), r.wall_ms)?;
+            writeln!(
+                out,
+                "{:<width$}  {:>7}  {:>10}  {:>7}",
+                r.id,
+                r.verdict.label(),
+                r.virtual_ms,
+                r.wall_ms
+            )?;
         }
         let bad: Vec<&ScenarioReport> = reports
             .iter()
@@ -101,7 +112,14 @@ impl Terminal {
             }
         }
         let c = Counts::of(reports);
+        let world_ms: u64 = reports.iter().map(|r| r.virtual_ms).sum();
         writeln!(out, "\nreports in {}", report_dir.display())?;
+        writeln!(
+            out,
+            "world time {:.2} s, wall time {:.2} s",
+            world_ms as f64 / 1000.0,
+            wall_ms as f64 / 1000.0
+        )?;
         writeln!(
             out,
             "{} passed, {} failed, {} errors, {} skipped in {:.2} s",
