@@ -181,12 +181,17 @@ pub async fn start_servers(
         Sim(SimListener, tokio::sync::watch::Sender<Vec<ActiveToxic>>, u16),
     }
     let mut bound = BTreeMap::new();
-    for (i, name) in specs.keys().enumerate() {
+    for (i, (name, spec)) in specs.iter().enumerate() {
         let b = match net {
             Network::Sim(sim) => {
-                let port = SIM_FIRST_PORT + i as u16;
+                let port = spec.port.unwrap_or(SIM_FIRST_PORT + i as u16);
                 let (l, t) = sim.listen(port);
                 Bound::Sim(l, t, port)
+            }
+            Network::Real { .. } if spec.port.is_some() => {
+                return Err(format!(
+                    "server {name:?}: a fixed port exists only in the simulated world (add worlds = [\"sim\"])"
+                ));
             }
             Network::Real { .. } => Bound::Tcp(
                 tokio::net::TcpListener::bind("127.0.0.1:0")

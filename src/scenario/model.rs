@@ -148,6 +148,9 @@ pub struct ServerSpec {
     /// Require a client certificate signed by the test CA.
     #[serde(default)]
     pub mtls: bool,
+    /// A fixed port (simulated world only; e.g. 80 or 443 to test default ports).
+    #[serde(default)]
+    pub port: Option<u16>,
     /// Echo server: how to answer `Sec-WebSocket-Protocol`.
     #[serde(default)]
     pub subprotocol: SubprotocolPolicy,
