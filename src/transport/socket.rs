@@ -145,7 +145,7 @@ fn tls_failure_code(err: &std::io::Error, verify_flags: i32) -> i32 {
         Some(rustls::Error::AlertReceived(_)) => codes::MBEDTLS_SSL_FATAL_ALERT_MESSAGE,
         Some(rustls::Error::InvalidCertificate(_)) => codes::MBEDTLS_X509_CERT_VERIFY_FAILED,
         Some(_) => codes::MBEDTLS_SSL_BAD_INPUT_DATA,
-        None if err.kind() == std::io::ErrorKind::UnexpectedEof => codes::MBEDTLS_SSL_CONN_EOF,
+        // Not a TLS error: the peer went away during the handshake.
         None => codes::MBEDTLS_SSL_CONN_EOF,
     }
 }
