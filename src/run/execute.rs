@@ -699,11 +699,7 @@ pub async fn run_scenario(loaded: &LoadedScenario, ctx: &RunContext) -> Scenario
         Ok::<(), (Option<usize>, Stop)>(())
     })
     .await;
-    let line_of = |i: usize| {
-        let src = std::fs::read_to_string(&loaded.file).unwrap_or_default();
-        let off = loaded.step_lines.get(i).copied().unwrap_or(0).min(src.len());
-        src[..off].matches('\n').count() + 1
-    };
+    let line_of = |i: usize| loaded.step_lines.get(i).copied().unwrap_or(1);
     match outcome {
         Ok(Ok(())) => {}
         Ok(Err((step, stop))) => {
