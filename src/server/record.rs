@@ -54,7 +54,15 @@ impl Recorder {
             logs.len() - 1
         };
         self.changed.send_modify(|v| *v += 1);
-        Recorded { inner: stream, rec: self.clone(), conn, rx: Vec::new(), upgraded: false }
+        Recorded {
+            inner: stream,
+            rec: self.clone(),
+            conn,
+            rx: Vec::new(),
+            upgraded: false,
+            tx: Vec::new(),
+            answered: false,
+        }
     }
 
     fn now_ms(&self) -> u64 {
@@ -76,6 +84,8 @@ pub struct Recorded<S> {
     conn: usize,
     rx: Vec<u8>,
     upgraded: bool,
+    tx: Vec<u8>,
+    answered: bool,
 }
 
 impl<S> Recorded<S> {
@@ -134,6 +144,24 @@ impl<S: AsyncRead + Unpin> AsyncRead for Recorded<S> {
     }
 }
 
+impl<S> Recorded<S> {
+    fn on_tx(&mut self, bytes: &[u8]) {
+        let entry = WireEntry::new(self.rec.now_ms(), Direction::Tx, bytes);
+        self.tx.extend_from_slice(bytes);
+        if !self.answered
+            && let Some(p) = self.tx.windows(4).position(|w| w == b"\r\n\r\n")
+        {
+            self.tx.drain(..p + 4);
+            self.answered = true;
+        }
+        let frames = if self.answered { parse_client_frames(&mut self.tx) } else { Vec::new() };
+        self.rec.update(self.conn, |l| {
+            l.wire.push(entry);
+            l.server_frames.extend(frames);
+        });
+    }
+}
+
 impl<S: AsyncWrite + Unpin> AsyncWrite for Recorded<S> {
     fn poll_write(
         mut self: Pin<&mut Self>,
@@ -142,8 +170,7 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Recorded<S> {
     ) -> Poll<std::io::Result<usize>> {
         let r = Pin::new(&mut self.inner).poll_write(cx, buf);
         if let Poll::Ready(Ok(n)) = r {
-            let entry = WireEntry::new(self.rec.now_ms(), Direction::Tx, &buf[..n]);
-            self.rec.update(self.conn, |l| l.wire.push(entry));
+            self.on_tx(&buf[..n]);
         }
         r
     }

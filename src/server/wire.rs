@@ -21,7 +21,7 @@ pub fn server_frame(b0: u8, payload: &[u8]) -> Vec<u8> {
     f
 }
 
-/// A frame the client sent, unmasked.
+/// A frame as it crossed the wire (the client's unmasked; the server's as sent).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ClientFrame {
     /// FIN bit.
@@ -124,6 +124,8 @@ pub struct ConnectionLog {
     pub request: String,
     /// The frames the client sent, in order.
     pub frames: Vec<ClientFrame>,
+    /// The frames the server sent after its handshake answer, in order.
+    pub server_frames: Vec<ClientFrame>,
     /// Whether the client closed the connection (EOF or reset seen).
     pub client_closed: bool,
     /// Bytes each way, with times.
