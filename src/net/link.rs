@@ -372,3 +372,65 @@ fn decode_hex(s: &str) -> Option<Vec<u8>> {
     }
     s.chunks(2).map(|p| u8::from_str_radix(std::str::from_utf8(p).ok()?, 16).ok()).collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::net::toxic::{CloseInjection, Stall};
+
+    fn frame(b0: u8, payload: &[u8]) -> Vec<u8> {
+        let mut f = vec![b0, payload.len() as u8];
+        f.extend_from_slice(payload);
+        f
+    }
+
+    #[test]
+    fn the_handshake_end_is_found_across_chunks() {
+        let mut h = HandshakeScan::default();
+        assert_eq!(h.feed(b"HTTP/1.1 101 OK\r\nA: b\r\n\r"), 24);
+        assert_eq!(h.feed(b"\nframe"), 1);
+        assert_eq!(h.feed(b"more"), 0);
+    }
+
+    #[test]
+    fn frames_are_suppressed_and_counted_across_chunks() {
+        let f = FrameFault { suppress: vec![1], ..Default::default() };
+        let mut st = FrameState::default();
+        let (a, b, c) = (frame(0x81, b"a"), frame(0x81, b"bb"), frame(0x81, b"c"));
+        let all = [a.clone(), b, c.clone()].concat();
+        let first = apply_frames(&f, &mut st, &all[..4]);
+        assert_eq!(first.pieces.iter().map(|p| p.1.clone()).collect::<Vec<_>>(), vec![a]);
+        let rest = apply_frames(&f, &mut st, &all[4..]);
+        assert_eq!(rest.pieces.iter().map(|p| p.1.clone()).collect::<Vec<_>>(), vec![c]);
+        assert!(!rest.close_after);
+    }
+
+    #[test]
+    fn a_stall_cuts_its_frame_and_everything_after() {
+        let f = FrameFault { stall: Some(Stall { frame: 0, bytes: 3 }), ..Default::default() };
+        let mut st = FrameState::default();
+        let o = apply_frames(&f, &mut st, &frame(0x82, b"hello"));
+        assert_eq!(o.pieces.len(), 1);
+        assert_eq!(o.pieces[0].1, vec![0x82, 5, b'h']);
+        assert!(apply_frames(&f, &mut st, &frame(0x81, b"x")).pieces.is_empty());
+    }
+
+    #[test]
+    fn an_injected_close_ends_the_connection() {
+        let f = FrameFault {
+            close: Some(CloseInjection { after: 0, code: 1001 }),
+            ..Default::default()
+        };
+        let mut st = FrameState::default();
+        let o = apply_frames(&f, &mut st, &frame(0x81, b"x"));
+        assert_eq!(o.pieces[1].1, vec![0x88, 2, 0x03, 0xE9]);
+        assert!(o.close_after);
+    }
+
+    #[test]
+    fn hex_decoding() {
+        assert_eq!(decode_hex("89 03 70"), Some(vec![0x89, 3, 0x70]));
+        assert_eq!(decode_hex("8"), None);
+        assert_eq!(decode_hex("zz"), None);
+    }
+}
