@@ -179,16 +179,31 @@ pub async fn pump<R, W>(
     on_reset: ResetHook,
     started: Instant,
 ) where
-    R: AsyncRead + Unpin,
+    R: AsyncRead + Unpin + Send + 'static,
     W: LinkWrite,
 {
+    // A reader of its own stamps each chunk with the time it arrived, so a delay is
+    // measured from arrival and chunks in flight are delayed side by side (as
+    // toxiproxy's latency does), not one after another.
+    let (chunk_tx, mut chunks) =
+        tokio::sync::mpsc::channel::<(Instant, std::io::Result<Vec<u8>>)>(64);
+    let reader = tokio::spawn(async move {
+        let mut buf = vec![0u8; 16 * 1024];
+        loop {
+            let r = from.read(&mut buf).await.map(|n| buf[..n].to_vec());
+            let end = !matches!(&r, Ok(v) if !v.is_empty());
+            if chunk_tx.send((Instant::now(), r)).await.is_err() || end {
+                return;
+            }
+        }
+    });
+    let _abort_reader = AbortOnDrop(reader);
     let mut state = ctl.subscribe();
     let mut seen_since: BTreeMap<String, Instant> = BTreeMap::new();
     let mut passed: u64 = 0;
     let mut frames: BTreeMap<String, FrameState> = BTreeMap::new();
     // Frame-aware toxics see only what follows the HTTP handshake of this direction.
     let mut handshake = HandshakeScan::default();
-    let mut buf = vec![0u8; 16 * 1024];
     loop {
         let now = Instant::now();
         let active: Vec<ActiveToxic> =
@@ -234,9 +249,10 @@ pub async fn pump<R, W>(
                 }
                 continue;
             }
-            r = from.read(&mut buf), if !down => {
-                let n = match r {
-                    Ok(0) => {
+            got = chunks.recv(), if !down => {
+                let Some((arrived, r)) = got else { return };
+                let chunk = match r {
+                    Ok(v) if v.is_empty() => {
                         let delay = active.iter().find_map(|t| match t.toxic {
                             Toxic::SlowClose { delay_ms } => Some(delay_ms),
                             _ => None,
@@ -247,7 +263,7 @@ pub async fn pump<R, W>(
                         let _ = to.shutdown().await;
                         return;
                     }
-                    Ok(n) => n,
+                    Ok(v) => v,
                     Err(_) => {
                         ctl.send_replace(ConnState::Reset);
                         continue;
@@ -256,8 +272,8 @@ pub async fn pump<R, W>(
                 if blackhole {
                     continue;
                 }
-                let frames_from = handshake.feed(&buf[..n]);
-                let mut pieces: Vec<(Duration, Vec<u8>)> = vec![(Duration::ZERO, buf[..n].to_vec())];
+                let frames_from = handshake.feed(&chunk);
+                let mut pieces: Vec<(Duration, Vec<u8>)> = vec![(Duration::ZERO, chunk)];
                 let mut close_after = false;
                 for t in &active {
                     match &t.toxic {
@@ -322,8 +338,10 @@ pub async fn pump<R, W>(
                                 0
                             };
                             let lat = Duration::from_millis((*latency_ms as i64 + jitter).max(0) as u64);
+                            // Measured from arrival: time already spent queued counts.
+                            let due = (arrived + lat).saturating_duration_since(Instant::now());
                             if let Some(first) = pieces.first_mut() {
-                                first.0 += lat;
+                                first.0 += due;
                             }
                         }
                         Toxic::Bandwidth { rate_kbps } => {
@@ -349,6 +367,15 @@ pub async fn pump<R, W>(
                 }
             }
         }
+    }
+}
+
+/// Aborts a task when dropped (the pump's reader goes with the pump).
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 
