@@ -143,29 +143,25 @@ fn a_baseline_gates_only_on_regressions() {
         "the known failure fails a run without a baseline"
     );
     let baseline = base_dir.join("summary.json");
+    let gated = |dir: &Path| {
+        wsim(&[
+            "run",
+            suite.to_str().unwrap(),
+            "--baseline",
+            baseline.to_str().unwrap(),
+            "--report-dir",
+            dir.to_str().unwrap(),
+        ])
+    };
     // Nothing got worse: the known failure is tolerated.
-    let out = wsim(&[
-        "run",
-        suite.to_str().unwrap(),
-        "--baseline",
-        baseline.to_str().unwrap(),
-        "--report-dir",
-        work.join("same").to_str().unwrap(),
-    ]);
+    let out = gated(&work.join("same"));
     assert_eq!(out.status.code(), Some(wsim::exit::SUCCESS), "{}", text(&out));
     assert!(text(&out).contains("0 changed, 0 regressed"), "{}", text(&out));
     // One scenario regresses.
     std::fs::write(suite.join("chunking.toml"), good.replace("data_len = 976", "data_len = 975"))
         .unwrap();
     let new_dir = work.join("worse");
-    let out = wsim(&[
-        "run",
-        suite.to_str().unwrap(),
-        "--baseline",
-        baseline.to_str().unwrap(),
-        "--report-dir",
-        new_dir.to_str().unwrap(),
-    ]);
+    let out = gated(&new_dir);
     assert_eq!(out.status.code(), Some(wsim::exit::FAILED), "{}", text(&out));
     assert!(text(&out).contains("REGRESSED  chunking: PASS -> FAIL"), "{}", text(&out));
     let out = wsim(&["report", "diff", base_dir.to_str().unwrap(), new_dir.to_str().unwrap()]);

@@ -6,22 +6,9 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use wsim::esp::{Config, EspWebsocketClient, EventId, OwnedEvent, PORT_MAX_DELAY, Profile};
+use wsim::esp::{Config, EventId, OwnedEvent, PORT_MAX_DELAY, Profile};
 
-/// A connected client and the server side of its connection.
-async fn connected(
-    cfg: Config,
-    profile: Profile,
-) -> (EspWebsocketClient, Events, RawConn, RawServer) {
-    let srv = RawServer::bind().await;
-    let c = client_with(Config { uri: Some(srv.uri("/")), ..cfg }, profile);
-    let mut ev = Events::attach(&c).ignore(EventId::HeaderReceived);
-    c.start().await;
-    let mut conn = srv.accept().await;
-    conn.upgrade().await;
-    ev.expect_seq(&[EventId::Begin, EventId::BeforeConnect, EventId::Connected]).await;
-    (c, ev, conn, srv)
-}
+use common::connected_raw as connected;
 
 fn base() -> Config {
     Config { network_timeout_ms: 2000, ..Config::default() }

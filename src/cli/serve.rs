@@ -4,6 +4,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 use clap::Args;
+use rustls::pki_types::pem::PemObject;
 
 use wsim::certs::{ServerCert, TestPki};
 use wsim::exit;
@@ -77,8 +78,6 @@ fn load_or_generate(dir: &Path) -> Result<TestPki, String> {
     pki.write_to(dir).map_err(|e| format!("cannot write {}: {e}", dir.display()))?;
     Ok(pki)
 }
-
-use rustls::pki_types::pem::PemObject;
 
 /// `wsim serve`.
 pub async fn serve_cmd(args: ServeArgs) -> i32 {

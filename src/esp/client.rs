@@ -12,7 +12,7 @@ use std::time::Duration;
 use super::config::{Config, DEFAULT_PING_INTERVAL_SEC, DEFAULT_USER_AGENT, InitError, Storage};
 use super::core::{Handler, HandlerId, Shared, State, bits};
 use super::env::Env;
-use super::event::{ErrorType, Event, EventFilter, EventId};
+use super::event::{ErrorType, Event, EventFilter};
 use super::frame::{FIN, OP_BINARY, OP_CLOSE, OP_CONT, OP_TEXT};
 use super::profile::Profile;
 use super::ws_transport::{WsSettings, WsTransport};
@@ -413,10 +413,5 @@ impl EspWebsocketClient {
     /// a bounded way for harnesses to wait.
     pub async fn wait_stopped(&self, limit: Duration) -> bool {
         self.shared.wait_bits(bits::STOPPED, Some(limit)).await
-    }
-
-    /// Events a handler can name: every id that exists under this client's profile.
-    pub fn event_ids(&self) -> Vec<EventId> {
-        EventId::ALL.into_iter().filter(|e| e.c_value(self.shared.profile).is_some()).collect()
     }
 }

@@ -129,7 +129,7 @@ pub struct KeepAlive {
 /// The client's own copy of the configuration after `init` (the C
 /// `websocket_config_storage_t`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Storage {
+pub(crate) struct Storage {
     pub(crate) task_name: String,
     pub(crate) task_stack: i32,
     pub(crate) task_prio: i32,
@@ -176,7 +176,7 @@ pub fn basic_auth(user: &str, pass: &str) -> String {
 impl Storage {
     /// `esp_websocket_client_init`'s configuration steps: transport preset, `set_uri`,
     /// explicit fields, scheme default (spec §1.1).
-    pub fn from_config(cfg: &Config) -> Result<Storage, InitError> {
+    pub(crate) fn from_config(cfg: &Config) -> Result<Storage, InitError> {
         if cfg.cert_common_name.is_some() && cfg.skip_cert_common_name_check {
             return Err(InitError::CommonNameConflict);
         }
@@ -293,7 +293,7 @@ impl Storage {
     }
 
     /// `esp_websocket_client_set_uri`: overwrites only the components the URI has.
-    pub fn set_uri(&mut self, uri: &str) -> Result<(), super::uri::UriError> {
+    pub(crate) fn set_uri(&mut self, uri: &str) -> Result<(), super::uri::UriError> {
         let u = parse_uri(uri)?;
         if let Some(s) = u.scheme.clone() {
             self.scheme = Some(s);
@@ -320,57 +320,17 @@ impl Storage {
     }
 
     /// `esp_websocket_client_append_header`: adds `key: value\r\n` to the configured headers.
-    pub fn append_header(&mut self, key: &str, value: &str) {
+    pub(crate) fn append_header(&mut self, key: &str, value: &str) {
         self.headers.get_or_insert_with(String::new).push_str(&format!("{key}: {value}\r\n"));
     }
 
     /// Whether the scheme is one the client supports (case-insensitive `ws` / `wss`).
-    pub fn scheme_is_tls(&self) -> Option<bool> {
+    pub(crate) fn scheme_is_tls(&self) -> Option<bool> {
         match self.scheme.as_deref().map(str::to_ascii_lowercase).as_deref() {
             Some("ws") => Some(false),
             Some("wss") => Some(true),
             _ => None,
         }
-    }
-
-    /// The resolved buffer size.
-    pub fn buffer_size(&self) -> usize {
-        self.buffer_size
-    }
-
-    /// The host the next connect uses.
-    pub fn host(&self) -> Option<&str> {
-        self.host.as_deref()
-    }
-
-    /// The port the next connect uses (0 until `start` resolves the default).
-    pub fn port(&self) -> i32 {
-        self.port
-    }
-
-    /// The path the next `start` pushes into the transport.
-    pub fn path(&self) -> Option<&str> {
-        self.path.as_deref()
-    }
-
-    /// The `Authorization` value built at `init`.
-    pub fn auth(&self) -> Option<&str> {
-        self.auth.as_deref()
-    }
-
-    /// Whether auto-reconnect is on.
-    pub fn auto_reconnect(&self) -> bool {
-        self.auto_reconnect
-    }
-
-    /// The normalised ping/pong timeout (0 = disabled).
-    pub fn pingpong_timeout_sec(&self) -> i32 {
-        self.pingpong_timeout_sec
-    }
-
-    /// The normalised network timeout.
-    pub fn network_timeout_ms(&self) -> i32 {
-        self.network_timeout_ms
     }
 }
 

@@ -276,6 +276,8 @@ mod tests {
         assert_eq!(EventId::Finish.c_value(Profile::Idf55), Some(7));
         assert_eq!(EventId::HeaderReceived.c_value(Profile::Idf55), None);
         assert_eq!(EventId::Error.c_value(Profile::Idf55), Some(0));
+        assert_eq!(ErrorType::PongTimeout.c_value(), 2);
+        assert_eq!(ErrorType::ServerClose.c_value(), 4);
         for e in EventId::ALL {
             assert_eq!(EventId::from_name(e.name()), Some(e));
         }

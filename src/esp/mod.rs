@@ -17,7 +17,7 @@ pub use client::{
     EspErr, EspWebsocketClient, PORT_MAX_DELAY, PORT_TICK_PERIOD_MS, TickType, ms_to_ticks,
 };
 pub use config::{
-    Config, DEFAULT_BUFFER_SIZE, DEFAULT_USER_AGENT, InitError, KeepAlive, Storage, TransportType,
+    Config, DEFAULT_BUFFER_SIZE, DEFAULT_USER_AGENT, InitError, KeepAlive, TransportType,
     basic_auth,
 };
 pub use core::{HandlerId, State};

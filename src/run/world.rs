@@ -11,7 +11,7 @@ use crate::net::{ActiveToxic, Proxy, SharedRng, SimListener, SimNet};
 use crate::scenario::{
     CertRef, ClientSpec, FrameSpec, HandshakeSpec, Payload, PortSpec, ServerKindName, ServerSpec,
 };
-use crate::server::{HandshakeReply, ScriptBehaviour, ServerHandle, ServerKind, server_frame};
+use crate::server::{HandshakeReply, ScriptBehaviour, ServerHandle, ServerKind, frame_header};
 
 /// Replaces `{name}`, `{name.host}`, `{name.port}`, `{name.url}` with the servers' values.
 pub fn substitute(
@@ -61,22 +61,9 @@ pub fn frame_bytes(f: &FrameSpec, seed: u64, base: &Path) -> Result<Vec<u8>, Str
         return Err("a frame needs one of text, binary, cont, ping, pong, close, opcode".into());
     };
     let b0 = if f.fin.unwrap_or(true) { 0x80 } else { 0 } | ((f.rsv & 7) << 4) | opcode;
-    let mut bytes = server_frame(b0, &payload);
-    if let Some(claimed) = f.length {
-        // Re-encode the header with the claimed length, keeping the real payload.
-        let mut h = vec![b0];
-        if claimed <= 125 {
-            h.push(claimed as u8);
-        } else if claimed < 65536 {
-            h.push(126);
-            h.extend_from_slice(&(claimed as u16).to_be_bytes());
-        } else {
-            h.push(127);
-            h.extend_from_slice(&claimed.to_be_bytes());
-        }
-        h.extend_from_slice(&payload);
-        bytes = h;
-    }
+    // A claimed length replaces the real one in the header; the payload stays as it is.
+    let mut bytes = frame_header(b0, f.length.unwrap_or(payload.len() as u64));
+    bytes.extend_from_slice(&payload);
     if let Some(mask) = f.mask {
         let hlen = bytes.len() - payload.len();
         let mut h = bytes[..hlen].to_vec();

@@ -15,5 +15,6 @@ pub use io::ServerIo;
 pub use record::{Recorded, Recorder};
 pub use script::{AcceptMode, ConnAction, HandshakeReply, ScriptBehaviour, serve_script};
 pub use wire::{
-    ClientFrame, ConnectionLog, Direction, WireEntry, parse_client_frames, server_frame,
+    ClientFrame, ConnectionLog, Direction, WireEntry, frame_header, parse_client_frames,
+    server_frame,
 };

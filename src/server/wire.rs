@@ -3,20 +3,26 @@
 
 use serde::Serialize;
 
+/// An unmasked frame header with `b0` (FIN, RSV, opcode) claiming `len` payload bytes,
+/// in the shortest length form.
+pub fn frame_header(b0: u8, len: u64) -> Vec<u8> {
+    let mut h = Vec::with_capacity(10);
+    h.push(b0);
+    if len <= 125 {
+        h.push(len as u8);
+    } else if len < 65536 {
+        h.push(126);
+        h.extend_from_slice(&(len as u16).to_be_bytes());
+    } else {
+        h.push(127);
+        h.extend_from_slice(&len.to_be_bytes());
+    }
+    h
+}
+
 /// An unmasked server frame with `b0` (FIN, RSV, opcode) and `payload`.
 pub fn server_frame(b0: u8, payload: &[u8]) -> Vec<u8> {
-    let mut f = Vec::with_capacity(payload.len() + 10);
-    f.push(b0);
-    let n = payload.len();
-    if n <= 125 {
-        f.push(n as u8);
-    } else if n < 65536 {
-        f.push(126);
-        f.extend_from_slice(&(n as u16).to_be_bytes());
-    } else {
-        f.push(127);
-        f.extend_from_slice(&(n as u64).to_be_bytes());
-    }
+    let mut f = frame_header(b0, payload.len() as u64);
     f.extend_from_slice(payload);
     f
 }

@@ -282,19 +282,7 @@ pub fn request_key(req: &str) -> String {
 
 /// An unmasked server frame.
 pub fn frame(b0: u8, payload: &[u8]) -> Vec<u8> {
-    let mut f = vec![b0];
-    let n = payload.len();
-    if n <= 125 {
-        f.push(n as u8);
-    } else if n < 65536 {
-        f.push(126);
-        f.extend_from_slice(&(n as u16).to_be_bytes());
-    } else {
-        f.push(127);
-        f.extend_from_slice(&(n as u64).to_be_bytes());
-    }
-    f.extend_from_slice(payload);
-    f
+    wsim::server::server_frame(b0, payload)
 }
 
 /// A tokio-tungstenite echo server: echoes text and binary, answers pings and closes,
