@@ -15,14 +15,10 @@ use tokio::sync::mpsc;
 use wsim::certs::TestPki;
 use wsim::esp::Profile;
 use wsim::run::{RunOptions, ScenarioReport, Verdict, run};
-use wsim::scenario::{LoadedScenario, World, discover, load_scenario};
+use wsim::scenario::{LoadedScenario, World, load_all};
 
 fn load(path: &str) -> Vec<LoadedScenario> {
-    discover(&[PathBuf::from(path)])
-        .expect("the suite is there")
-        .into_iter()
-        .map(|(f, root)| load_scenario(&f, &root).expect("the suite loads"))
-        .collect()
+    load_all(&[PathBuf::from(path)]).expect("the suite loads")
 }
 
 fn run_suite(

@@ -11,7 +11,7 @@ use wsim::esp::Profile;
 use wsim::exit;
 use wsim::report::{ReportDir, Summary, Terminal, diff};
 use wsim::run::{RunOptions, Selection, run};
-use wsim::scenario::{LoadedScenario, ScenarioError, World, discover, load_scenario};
+use wsim::scenario::{LoadedScenario, ScenarioError, World, load_all};
 
 /// Options of `wsim run`.
 #[derive(Debug, Args)]
@@ -76,32 +76,6 @@ pub struct DiffArgs {
 
 fn parse_profile(s: &str) -> Result<Profile, String> {
     Profile::from_name(s).ok_or_else(|| format!("unknown profile {s:?}: expected idf6 or idf5.5"))
-}
-
-/// Loads every scenario under `paths`; all problems are reported, not just the first.
-pub fn load_all(paths: &[PathBuf]) -> Result<Vec<LoadedScenario>, Vec<ScenarioError>> {
-    let files = discover(paths).map_err(|e| vec![e])?;
-    let mut ok = Vec::new();
-    let mut errors = Vec::new();
-    for (file, root) in files {
-        match load_scenario(&file, &root) {
-            Ok(s) => ok.push(s),
-            Err(e) => errors.push(e),
-        }
-    }
-    let mut ids: Vec<&str> = ok.iter().map(|s| s.id.as_str()).collect();
-    ids.sort();
-    for w in ids.windows(2) {
-        if w[0] == w[1] {
-            errors.push(ScenarioError {
-                file: PathBuf::from(w[0]),
-                line: 1,
-                column: 1,
-                message: format!("two scenarios share the id {:?}", w[0]),
-            });
-        }
-    }
-    if errors.is_empty() { Ok(ok) } else { Err(errors) }
 }
 
 fn report_errors(errors: &[ScenarioError]) -> i32 {
@@ -221,12 +195,12 @@ pub fn list_cmd(args: PathsArgs) -> i32 {
         Ok(mut s) => {
             s.sort_by(|a, b| a.id.cmp(&b.id));
             for x in s {
-                let tags = if x.scenario.tags.is_empty() {
+                let tags = if x.tags().is_empty() {
                     String::new()
                 } else {
-                    format!("  [{}]", x.scenario.tags.join(", "))
+                    format!("  [{}]", x.tags().join(", "))
                 };
-                println!("{}  {}{}", x.id, x.scenario.name, tags);
+                println!("{}  {}{}", x.id, x.name(), tags);
             }
             exit::SUCCESS
         }

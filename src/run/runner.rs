@@ -44,8 +44,8 @@ impl Selection {
             || self
                 .filters
                 .iter()
-                .any(|f| s.id.contains(f.as_str()) || s.scenario.name.contains(f.as_str()));
-        let t = self.tags.is_empty() || self.tags.iter().any(|t| s.scenario.tags.contains(t));
+                .any(|f| s.id.contains(f.as_str()) || s.name().contains(f.as_str()));
+        let t = self.tags.is_empty() || self.tags.iter().any(|t| s.tags().contains(t));
         f && t
     }
 }
@@ -80,8 +80,7 @@ pub async fn run(
             let Some(s) = queue.next() else { break };
             let _ = tx.send(RunEvent::ScenarioStarted { id: s.id.clone() });
             let ctx = ctx.clone();
-            let identity =
-                (s.id.clone(), s.scenario.name.clone(), s.scenario.tags.clone(), s.file.clone());
+            let identity = (s.id.clone(), s.name().to_string(), s.tags().to_vec(), s.file.clone());
             // Each scenario gets a thread and a current-thread runtime of its own: its
             // world is single-threaded (so its trace has one order), scenarios still run
             // in parallel.

@@ -32,6 +32,45 @@ pub struct LoadedScenario {
     pub step_lines: Vec<usize>,
 }
 
+impl LoadedScenario {
+    /// What the scenario checks.
+    pub fn name(&self) -> &str {
+        &self.scenario.name
+    }
+
+    /// Its tags.
+    pub fn tags(&self) -> &[String] {
+        &self.scenario.tags
+    }
+}
+
+/// Loads every scenario under `paths`; every problem is reported, not just the first,
+/// and two scenarios with one id are an error.
+pub fn load_all(paths: &[PathBuf]) -> Result<Vec<LoadedScenario>, Vec<ScenarioError>> {
+    let files = discover(paths).map_err(|e| vec![e])?;
+    let mut ok = Vec::new();
+    let mut errors = Vec::new();
+    for (file, root) in files {
+        match load_scenario(&file, &root) {
+            Ok(s) => ok.push(s),
+            Err(e) => errors.push(e),
+        }
+    }
+    let mut ids: Vec<&str> = ok.iter().map(|s| s.id.as_str()).collect();
+    ids.sort();
+    for w in ids.windows(2) {
+        if w[0] == w[1] {
+            errors.push(ScenarioError {
+                file: PathBuf::from(w[0]),
+                line: 1,
+                column: 1,
+                message: format!("two scenarios share the id {:?}", w[0]),
+            });
+        }
+    }
+    if errors.is_empty() { Ok(ok) } else { Err(errors) }
+}
+
 fn line_col(src: &str, offset: usize) -> (usize, usize) {
     let offset = offset.min(src.len());
     let before = &src[..offset];

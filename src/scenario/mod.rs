@@ -5,7 +5,7 @@ mod load;
 mod model;
 mod payload;
 
-pub use load::{LoadedScenario, ScenarioError, discover, load_scenario, parse_scenario};
+pub use load::{LoadedScenario, ScenarioError, discover, load_all, load_scenario, parse_scenario};
 pub use model::*;
 pub use payload::{Payload, PayloadError, PayloadGen, parse_hex};
 
