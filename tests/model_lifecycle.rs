@@ -446,3 +446,34 @@ async fn unregistered_handlers_stop_receiving_and_filters_select_events() {
     assert_eq!(*all.lock().unwrap(), 0);
     c.destroy().await;
 }
+
+/// `stop()` right after `start()`, before the task has run: the task must notice the
+/// stop (on the device it runs before `xTaskCreate` returns and sets `run` first), not
+/// loop forever with REQUESTED_STOP set. Under a paused clock such a loop never lets time
+/// advance, so the test runs the client on a thread of its own and bounds it in wall time.
+#[test]
+fn stop_right_after_start_ends_the_task() {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .start_paused(true)
+            .build()
+            .unwrap();
+        let names = rt.block_on(async {
+            let c = client(cfg("ws://127.0.0.1:9/".into()));
+            let mut ev = Events::attach(&c);
+            assert_eq!(c.start().await, 0);
+            assert_eq!(c.stop().await, 0);
+            ev.expect(EventId::Begin).await;
+            ev.expect(EventId::Finish).await;
+            assert_eq!(c.destroy().await, 0);
+            ev.names()
+        });
+        let _ = tx.send(names);
+    });
+    let names = rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("stop() right after start() must end the task, not spin");
+    assert_eq!(names, vec!["begin", "finish"]);
+}

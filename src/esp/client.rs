@@ -170,6 +170,11 @@ impl EspWebsocketClient {
         self.shared.clear_bits(
             bits::STOPPED | bits::CLOSE_FRAME_SENT | bits::REQUESTED_STOP | bits::WAKEUP,
         );
+        // The C task sets `run` first thing; on the device it is created at a higher
+        // priority than the caller and runs before xTaskCreate returns. Setting it
+        // here keeps that order: a stop() right after start() is not undone by a task
+        // that tokio has not polled yet (which would then loop with REQUESTED_STOP set).
+        self.shared.run.store(true, Ordering::SeqCst);
         let handle = tokio::spawn(super::task::run(self.shared.clone()));
         *self.shared.task_id.lock().unwrap_or_else(|p| p.into_inner()) = Some(handle.id());
         ESP_OK

@@ -22,7 +22,7 @@ const MIN_WAIT: Duration = Duration::from_millis(super::client::PORT_TICK_PERIOD
 type Reader = Option<(u64, WsReader)>;
 
 pub(crate) async fn run(shared: Arc<Shared>) {
-    shared.run.store(true, Ordering::SeqCst);
+    // `run = true` is set by start(), before the task is spawned.
     {
         let mut core = shared.core.lock().await;
         if core.cfg.port == 0

@@ -1,14 +1,13 @@
 //! Matching an observed event against an expectation.
 
-use std::path::Path;
-
 use sha2::{Digest, Sha256};
 
 use crate::esp::OwnedEvent;
-use crate::scenario::Expectation;
+use crate::scenario::EventExpectation;
 
-/// The differences between `e` and `x` (empty when it matches).
-pub fn mismatches(x: &Expectation, e: &OwnedEvent, seed: u64, base: &Path) -> Vec<String> {
+/// The differences between `e` and `x` (empty when it matches); `seed` is the
+/// scenario's, for generated payloads.
+pub fn mismatches(x: &EventExpectation, e: &OwnedEvent, seed: u64) -> Vec<String> {
     let mut out = Vec::new();
     let mut check = |field: &str, want: Option<String>, got: String| {
         if let Some(w) = want
@@ -17,7 +16,7 @@ pub fn mismatches(x: &Expectation, e: &OwnedEvent, seed: u64, base: &Path) -> Ve
             out.push(format!("{field}: expected {w}, got {got}"));
         }
     };
-    check("event", x.event.map(|v| v.name().to_string()), e.event.name().to_string());
+    check("event", Some(x.event.name().to_string()), e.event.name().to_string());
     check("op_code", x.op_code.map(|v| v.to_string()), e.op_code.to_string());
     check("fin", x.fin.map(|v| v.to_string()), e.fin.to_string());
     check("data_len", x.data_len.map(|v| v.to_string()), e.data_len.to_string());
@@ -55,16 +54,15 @@ pub fn mismatches(x: &Expectation, e: &OwnedEvent, seed: u64, base: &Path) -> Ve
         out.push(format!("text: expected to contain {sub:?}, got {text:?}"));
     }
     if let Some(p) = &x.data {
-        match p.bytes(seed, base) {
-            Ok(want) if want != e.data => out.push(format!(
+        let want = p.produce(seed);
+        if want != e.data {
+            out.push(format!(
                 "data: expected {} bytes (sha256 {}), got {} bytes (sha256 {})",
                 want.len(),
                 sha256_hex(&want),
                 e.data.len(),
                 sha256_hex(&e.data)
-            )),
-            Ok(_) => {}
-            Err(err) => out.push(format!("data: {err}")),
+            ));
         }
     }
     if let Some(d) = &x.sha256 {
@@ -83,18 +81,4 @@ fn hex(v: i32) -> String {
 /// SHA-256 in lower-case hex.
 pub fn sha256_hex(b: &[u8]) -> String {
     Sha256::digest(b).iter().map(|x| format!("{x:02x}")).collect()
-}
-
-/// A compact rendering of an expectation's fields.
-pub fn describe(x: &Expectation) -> String {
-    let v = serde_json::to_value(x).unwrap_or_default();
-    let mut parts = Vec::new();
-    if let Some(m) = v.as_object() {
-        for (k, val) in m {
-            if !val.is_null() && k != "within_ms" && k != "after_ms" {
-                parts.push(format!("{k}={val}"));
-            }
-        }
-    }
-    format!("{{{}}}", parts.join(", "))
 }

@@ -1,13 +1,23 @@
 //! Scenario files: the format (TOML, JSON accepted), loading with precise errors,
-//! validation, payload generators, and the JSON Schema.
+//! validation and lowering into a ready-to-run [`Plan`], payload generators, limits,
+//! and the JSON Schema.
 
+mod files;
+mod limits;
 mod load;
+mod locate;
+mod lower;
 mod model;
 mod payload;
+mod plan;
+mod template;
 
+pub use limits::*;
 pub use load::{LoadedScenario, ScenarioError, discover, load_all, load_scenario, parse_scenario};
 pub use model::*;
 pub use payload::{Payload, PayloadError, PayloadGen, parse_hex};
+pub use plan::*;
+pub use template::{AddrPart, ServerAddr, Template};
 
 /// The JSON Schema of the scenario format.
 pub fn json_schema() -> serde_json::Value {

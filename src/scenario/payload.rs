@@ -1,10 +1,7 @@
 //! Payload generators: literal text, `repeat`, seeded `random`, `hex`, `file`.
 
 use std::fmt;
-use std::path::Path;
 
-use rand_chacha::ChaCha20Rng;
-use rand_core::{RngCore, SeedableRng};
 use serde::de::{self, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
 
@@ -29,11 +26,16 @@ pub struct PayloadGen {
     pub repeat: Option<String>,
     /// The length for `repeat`.
     pub len: Option<usize>,
-    /// This many bytes from the run's seeded generator.
+    /// This many bytes from the scenario's seeded generator; each `random` payload
+    /// draws its own bytes unless it shares a `key` with another.
     pub random: Option<usize>,
+    /// With `random`: payloads with the same key get the same bytes (so an
+    /// expectation can name what a step sent).
+    pub key: Option<String>,
     /// Bytes in hex (whitespace allowed).
     pub hex: Option<String>,
-    /// The contents of a file, relative to the scenario file.
+    /// The contents of a file, relative to the scenario's folder (inside it, regular,
+    /// size-limited).
     pub file: Option<String>,
 }
 
@@ -69,14 +71,6 @@ pub enum PayloadError {
     /// The hex did not parse.
     #[error("bad hex payload: {0}")]
     Hex(String),
-    /// The file could not be read.
-    #[error("cannot read payload file {path}: {reason}")]
-    File {
-        /// The path.
-        path: String,
-        /// The reason.
-        reason: String,
-    },
 }
 
 /// Parses hex with optional whitespace.
@@ -112,6 +106,9 @@ impl PayloadGen {
         if self.repeat.is_some() != self.len.is_some() {
             return Err(PayloadError::Shape("`repeat` and `len` go together".into()));
         }
+        if self.key.is_some() && self.random.is_none() {
+            return Err(PayloadError::Shape("`key` goes with `random`".into()));
+        }
         if self.repeat.as_deref() == Some("") {
             return Err(PayloadError::Shape("`repeat` needs a non-empty pattern".into()));
         }
@@ -119,38 +116,6 @@ impl PayloadGen {
             parse_hex(h)?;
         }
         Ok(())
-    }
-}
-
-impl Payload {
-    /// The bytes, with `seed` for `random` and `base` for relative file paths.
-    pub fn bytes(&self, seed: u64, base: &Path) -> Result<Vec<u8>, PayloadError> {
-        match self {
-            Payload::Text(t) => Ok(t.as_bytes().to_vec()),
-            Payload::Gen(g) => {
-                g.check()?;
-                if let Some(t) = &g.text {
-                    Ok(t.as_bytes().to_vec())
-                } else if let (Some(p), Some(len)) = (&g.repeat, g.len) {
-                    Ok(p.as_bytes().iter().copied().cycle().take(len).collect())
-                } else if let Some(n) = g.random {
-                    let mut rng = ChaCha20Rng::seed_from_u64(seed);
-                    let mut v = vec![0u8; n];
-                    rng.fill_bytes(&mut v);
-                    Ok(v)
-                } else if let Some(h) = &g.hex {
-                    parse_hex(h)
-                } else if let Some(f) = &g.file {
-                    let path = base.join(f);
-                    std::fs::read(&path).map_err(|e| PayloadError::File {
-                        path: path.display().to_string(),
-                        reason: e.to_string(),
-                    })
-                } else {
-                    Err(PayloadError::Shape("empty payload table".into()))
-                }
-            }
-        }
     }
 }
 
@@ -167,15 +132,13 @@ mod tests {
     }
 
     #[test]
-    fn generators() {
-        let base = Path::new(".");
-        assert_eq!(parse("p = \"hi\"").unwrap().bytes(0, base).unwrap(), b"hi");
+    fn generators_parse() {
+        assert_eq!(parse("p = \"hi\"").unwrap(), Payload::Text("hi".into()));
         let r = parse("p = { repeat = \"ab\", len = 5 }").unwrap();
-        assert_eq!(r.bytes(0, base).unwrap(), b"ababa");
-        assert_eq!(parse("p = { hex = \"00 ff\" }").unwrap().bytes(0, base).unwrap(), vec![0, 255]);
-        let rnd = parse("p = { random = 16 }").unwrap();
-        assert_eq!(rnd.bytes(1, base).unwrap(), rnd.bytes(1, base).unwrap());
-        assert_ne!(rnd.bytes(1, base).unwrap(), rnd.bytes(2, base).unwrap());
+        assert!(matches!(r, Payload::Gen(PayloadGen { len: Some(5), .. })));
+        assert_eq!(parse_hex("00 ff").unwrap(), vec![0, 255]);
+        let k = parse("p = { random = 16, key = \"k\" }").unwrap();
+        assert!(matches!(k, Payload::Gen(PayloadGen { random: Some(16), key: Some(_), .. })));
     }
 
     #[test]
