@@ -109,6 +109,15 @@ fn guarded<T>(dir: &Path, file: &str, make: impl FnOnce() -> T) -> Result<T, Rep
     })
 }
 
+/// Makes the contents of `dir/file` with `make`: its error or panic names the file.
+fn make(
+    dir: &Path,
+    file: &str,
+    make: impl FnOnce() -> Result<String, String>,
+) -> Result<String, ReportError> {
+    guarded(dir, file, make)?.map_err(|error| ReportError::Write { file: dir.join(file), error })
+}
+
 /// Errors reported one by one before the rest are only counted.
 const ERRORS_SHOWN: usize = 5;
 
@@ -291,22 +300,16 @@ impl ReportDir {
         let stem = case_stem(&agent, &r.id);
         let number = self.planned.binary_search(&r.id).unwrap_or(self.reports.len());
         let mut first = Ok(());
-        let json = guarded(&self.dir, &format!("{stem}.json"), || {
-            serde_json::to_string_pretty(&case_json(&agent, number, r))
-        });
-        let json = match json {
-            Ok(Ok(j)) => write_atomic(&self.dir, &format!("{stem}.json"), j.as_bytes()),
-            Ok(Err(e)) => Err(ReportError::Write {
-                file: self.dir.join(format!("{stem}.json")),
-                error: e.to_string(),
-            }),
-            Err(e) => Err(e),
-        };
+        let (json_name, html_name) = (format!("{stem}.json"), format!("{stem}.html"));
+        let json = make(&self.dir, &json_name, || {
+            serde_json::to_string_pretty(&case_json(&agent, number, r)).map_err(|e| e.to_string())
+        })
+        .and_then(|j| write_atomic(&self.dir, &json_name, j.as_bytes()));
         if let Err(e) = json {
             first = first.and(self.failed(e));
         }
-        let html = guarded(&self.dir, &format!("{stem}.html"), || case_html(&agent, r))
-            .and_then(|h| write_atomic(&self.dir, &format!("{stem}.html"), h.as_bytes()));
+        let html = make(&self.dir, &html_name, || Ok(case_html(&agent, r)))
+            .and_then(|h| write_atomic(&self.dir, &html_name, h.as_bytes()));
         if let Err(e) = html {
             first = first.and(self.failed(e));
         }
@@ -360,24 +363,21 @@ impl ReportDir {
         let wall_ms = self.wall_ms();
         let dir = self.dir.clone();
         let reports = self.reports();
-        let files: [(&str, Result<Result<String, String>, ReportError>); 4] = [
+        // The summary first: it is what a partial report is read for.
+        let files = [
             (
                 "summary.json",
-                guarded(&dir, "summary.json", || {
+                make(&dir, "summary.json", || {
                     serde_json::to_string_pretty(&summary).map_err(|e| e.to_string())
                 }),
             ),
-            ("index.json", guarded(&dir, "index.json", || Ok(index_json(&agent, reports)))),
-            ("index.html", guarded(&dir, "index.html", || Ok(index_html(&info, &agent, reports)))),
-            ("junit.xml", guarded(&dir, "junit.xml", || junit_xml(&info, reports, wall_ms))),
+            ("index.json", make(&dir, "index.json", || Ok(index_json(&agent, reports)))),
+            ("index.html", make(&dir, "index.html", || Ok(index_html(&info, &agent, reports)))),
+            ("junit.xml", make(&dir, "junit.xml", || junit_xml(&info, reports, wall_ms))),
         ];
         let mut first = Ok(());
         for (name, body) in files {
-            let written = match body {
-                Ok(Ok(body)) => write_atomic(&dir, name, body.as_bytes()),
-                Ok(Err(error)) => Err(ReportError::Write { file: dir.join(name), error }),
-                Err(e) => Err(e),
-            };
+            let written = body.and_then(|body| write_atomic(&dir, name, body.as_bytes()));
             if let Err(e) = written {
                 first = first.and(self.failed(e));
             }

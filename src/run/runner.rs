@@ -303,10 +303,10 @@ pub async fn run_until(
         let _ = tx.send(RunEvent::ScenarioFinished(Box::new(report.clone())));
         reports.push(report);
     }
-    let _ = tx.send(RunEvent::RunFinished {
-        wall_ms: wall0.elapsed().as_millis() as u64,
-        interrupted: stopping.is_some(),
-    });
+    // Stopped: scenarios were cut short, or some never started.
+    let interrupted = stopping.is_some() || (stop.is_stopped() && queue.len() > 0);
+    let _ =
+        tx.send(RunEvent::RunFinished { wall_ms: wall0.elapsed().as_millis() as u64, interrupted });
     reports.sort_by(|a, b| a.id.cmp(&b.id));
     reports
 }
@@ -343,5 +343,45 @@ mod tests {
         assert!(tokio::task::spawn_blocking(move || waiter.join().unwrap()).await.unwrap());
         // Already given: resolves at once.
         tokio::time::timeout(Duration::from_secs(1), stop.stopped()).await.unwrap();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_run_stopped_before_it_starts_runs_nothing_and_says_interrupted() {
+        let scenarios =
+            crate::scenario::load_all(&[PathBuf::from("tests/fixtures/suite")]).unwrap();
+        let planned = scenarios.len();
+        let options = RunOptions {
+            profile: Profile::Idf6,
+            seed: 1,
+            jobs: 2,
+            fail_fast: false,
+            world: World::Sim,
+        };
+        let pki = Arc::new(TestPki::generate().unwrap());
+        let stop = StopSignal::new();
+        stop.stop();
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let reports = run_until(scenarios, options.clone(), pki.clone(), tx, &stop).await;
+        assert!(reports.is_empty());
+        let mut events = Vec::new();
+        while let Some(e) = rx.recv().await {
+            events.push(e);
+        }
+        assert!(
+            matches!(&events[0], RunEvent::RunStarted { total, ids, .. } if *total == planned && ids.len() == planned)
+        );
+        assert!(matches!(events.last(), Some(RunEvent::RunFinished { interrupted: true, .. })));
+        assert_eq!(events.len(), 2, "nothing started");
+        // Not stopped: every scenario runs and the run is not interrupted.
+        let scenarios =
+            crate::scenario::load_all(&[PathBuf::from("tests/fixtures/suite")]).unwrap();
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let reports = run(scenarios, options, pki, tx).await;
+        assert_eq!(reports.len(), planned);
+        let mut last = None;
+        while let Some(e) = rx.recv().await {
+            last = Some(e);
+        }
+        assert!(matches!(last, Some(RunEvent::RunFinished { interrupted: false, .. })));
     }
 }
