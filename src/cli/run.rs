@@ -184,6 +184,14 @@ pub async fn run_cmd(args: RunArgs) -> i32 {
             return exit::BAD_INPUT;
         }
     };
+    if let Some(b) = &baseline
+        && !b.complete
+    {
+        eprintln!(
+            "warning: the baseline is a partial report ({} of {} scenarios): the missing ones count as new",
+            b.counts.total, b.planned
+        );
+    }
     let selection = Selection { filters: args.filter.clone(), tags: args.tag.clone() };
     let selected: Vec<LoadedScenario> =
         scenarios.into_iter().filter(|s| selection.selects(s)).collect();

@@ -468,6 +468,84 @@ mod tests {
     }
 
     #[test]
+    fn a_panic_while_making_a_file_is_an_error_naming_it() {
+        let dir = Path::new("/nowhere");
+        let e = make(dir, "index.html", || -> Result<String, String> { panic!("boom {}", 1) })
+            .unwrap_err();
+        assert!(matches!(&e, ReportError::Panic { message, .. } if message == "boom 1"), "{e}");
+        assert!(e.to_string().contains("/nowhere/index.html"), "{e}");
+        assert_eq!(make(dir, "x", || Ok("fine".into())).unwrap(), "fine");
+    }
+
+    #[test]
+    fn a_partial_report_is_valid_after_every_scenario() {
+        use crate::run::{RunInfo, Verdict};
+        let dir = tmp("partial");
+        let mut r = ReportDir::create_at(&dir).unwrap();
+        let info = RunInfo {
+            tool_version: "0".into(),
+            dut: "host model (idf6)".into(),
+            profile: "idf6".into(),
+            seed: 1,
+            world: "sim".into(),
+        };
+        let ids = vec!["b".to_string(), "a".to_string()];
+        r.on_event(&RunEvent::RunStarted { info, total: 2, ids }).unwrap();
+        let read = || -> Summary { Summary::read(&dir).unwrap() };
+        let s = read();
+        assert_eq!(
+            (s.state, s.complete, s.planned, s.counts.total),
+            (RunState::Running, false, 2, 0)
+        );
+        let report = |id: &str| ScenarioReport {
+            id: id.into(),
+            name: id.into(),
+            tags: vec![],
+            file: PathBuf::from(format!("{id}.toml")),
+            verdict: Verdict::Pass,
+            detail: None,
+            failed_step: None,
+            wall_ms: 1,
+            virtual_ms: 1,
+            seed: 1,
+            trace: vec![],
+            servers: Default::default(),
+        };
+        r.on_event(&RunEvent::ScenarioFinished(Box::new(report("b")))).unwrap();
+        // The case file is there at once, numbered by its place in the plan.
+        let stem = case_stem("wsim host model (idf6)", "b");
+        let case: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(dir.join(format!("{stem}.json"))).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(case["case"], 2);
+        // Written at once, or due within FLUSH_EVERY (the CLI's loop then flushes).
+        if let Some(due) = r.flush_due() {
+            assert!(due <= Instant::now() + FLUSH_EVERY);
+            r.flush().unwrap();
+        }
+        assert!(r.flush_due().is_none());
+        let s = read();
+        assert_eq!((s.state, s.complete, s.counts.total), (RunState::Running, false, 1));
+        r.on_event(&RunEvent::ScenarioFinished(Box::new(report("a")))).unwrap();
+        r.on_event(&RunEvent::RunFinished { wall_ms: 5, interrupted: false }).unwrap();
+        r.finish().unwrap();
+        let s = read();
+        assert_eq!(
+            (s.state, s.complete, s.counts.total, s.wall_ms),
+            (RunState::Finished, true, 2, 5)
+        );
+        assert_eq!(s.scenarios[0].id, "a");
+        let names: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert!(!names.iter().any(|n| n.ends_with(".tmp")), "{names:?}");
+        assert_eq!(names.len(), 8, "{names:?}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
     fn report_file_names_are_recognised() {
         for n in ["summary.json", "junit.xml", "wsim_host_case_a_b~0123.html", ".summary.json.tmp"]
         {
