@@ -569,7 +569,7 @@ fn summary_json_parses_at_any_moment_of_a_run() {
 #[test]
 fn when_reports_cannot_be_written_mid_run_every_verdict_still_reaches_stdout() {
     let work = tmp("lost-dir");
-    let suite = fast_and_slow(&work, 3_000);
+    let suite = fast_and_slow(&work, 8_000);
     let dir = work.join("report");
     let child = spawn_wsim(&[
         "run",
@@ -582,7 +582,8 @@ fn when_reports_cannot_be_written_mid_run_every_verdict_still_reaches_stdout() {
         dir.to_str().unwrap(),
     ]);
     wait_for_verdict(&dir, "fast", Duration::from_secs(60));
-    // The folder goes away under the run (as a full disk would refuse every write).
+    // The folder goes away under the run (as a full disk would refuse every write);
+    // `slow` still has seconds to go.
     std::fs::remove_dir_all(&dir).unwrap();
     let out = child.wait_with_output().unwrap();
     let t = text(&out);
