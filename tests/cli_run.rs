@@ -2,7 +2,8 @@
 //! binary, real servers on loopback, real report files.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
@@ -215,4 +216,380 @@ fn filters_tags_and_profiles_select_and_skip() {
     assert!(summary["scenarios"][1]["detail"].as_str().unwrap().contains("idf5.5 only"));
     let out = wsim(&["run", "tests/fixtures/suite", "--filter", "nothing-matches"]);
     assert_eq!(out.status.code(), Some(wsim::exit::BAD_INPUT));
+}
+
+// --- No lost results: report folders, case names, interrupts, partial reports ---
+
+const FIXTURE_SUITE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/suite");
+const CHUNKING: &str =
+    concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/suite/basic/chunking.toml");
+
+/// A scenario that waits `wait_ms` in the middle (the overall bound is well above it).
+fn slow_scenario(wait_ms: u64) -> String {
+    format!(
+        "name = \"a long wait\"\ntimeout_ms = {}\n\n[servers.main]\nkind = \"echo\"\n\n\
+         [clients.a]\nuri = \"ws://{{main}}/echo\"\n\n[[steps]]\nclient.a = \"start\"\n\n\
+         [[steps]]\nwait_ms = {wait_ms}\n",
+        wait_ms * 2
+    )
+}
+
+/// A suite of two scenarios: `fast` (passes at once) and `slow` (waits `wait_ms`).
+fn fast_and_slow(work: &Path, wait_ms: u64) -> PathBuf {
+    let suite = work.join("suite");
+    std::fs::create_dir_all(&suite).unwrap();
+    std::fs::copy(CHUNKING, suite.join("fast.toml")).unwrap();
+    std::fs::write(suite.join("slow.toml"), slow_scenario(wait_ms)).unwrap();
+    suite
+}
+
+/// Waits for `child` to exit, at most `limit`; kills it and fails past that.
+fn wait_bounded(child: &mut std::process::Child, limit: Duration) -> std::process::ExitStatus {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("wsim did not exit within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Reads `summary.json` until it lists `id` with a verdict, at most `limit`.
+fn wait_for_verdict(dir: &Path, id: &str, limit: Duration) -> Value {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Ok(text) = std::fs::read_to_string(dir.join("summary.json")) {
+            let v: Value = serde_json::from_str(&text)
+                .unwrap_or_else(|e| panic!("summary.json mid-run is not JSON: {e}\n{text}"));
+            if v["scenarios"].as_array().unwrap().iter().any(|s| s["id"] == id) {
+                return v;
+            }
+        }
+        assert!(Instant::now() < deadline, "{id} never reached summary.json in {limit:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn spawn_wsim(args: &[&str]) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_wsim"))
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("wsim starts")
+}
+
+fn verdict_of<'a>(summary: &'a Value, id: &str) -> &'a Value {
+    summary["scenarios"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == id)
+        .unwrap_or_else(|| panic!("{id} not in {summary}"))
+}
+
+#[test]
+fn two_runs_at_once_get_their_own_default_folders() {
+    let work = tmp("two-runs");
+    std::fs::create_dir_all(&work).unwrap();
+    let start = |seed: &str| {
+        Command::new(env!("CARGO_BIN_EXE_wsim"))
+            .args(["run", FIXTURE_SUITE, "--seed", seed])
+            .current_dir(&work)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("wsim starts")
+    };
+    // Started together: the same second, often the same millisecond.
+    let (a, b) = (start("11"), start("12"));
+    let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
+    let mut folders = Vec::new();
+    for (out, seed) in [(&a, 11), (&b, 12)] {
+        assert_eq!(out.status.code(), Some(wsim::exit::SUCCESS), "{}", text(out));
+        let t = text(out);
+        let folder = t
+            .lines()
+            .find_map(|l| l.strip_prefix("reports in "))
+            .unwrap_or_else(|| panic!("no report folder named: {t}"))
+            .to_string();
+        let dir = work.join(&folder);
+        let summary = json(&dir.join("summary.json"));
+        assert_eq!(summary["seed"], seed, "{folder} holds the other run's summary");
+        assert_eq!(summary["complete"], true);
+        assert_eq!(summary["counts"]["total"], 4);
+        let junit = std::fs::read_to_string(dir.join("junit.xml")).unwrap();
+        assert!(junit.contains(&format!("\"seed\" value=\"{seed}\"")), "{junit}");
+        assert!(
+            std::fs::read_to_string(dir.join("index.html"))
+                .unwrap()
+                .contains(&format!("seed {seed}"))
+        );
+        json(&dir.join("index.json"));
+        folders.push(folder);
+    }
+    assert_ne!(folders[0], folders[1]);
+    let made = std::fs::read_dir(work.join("reports")).unwrap().count();
+    assert_eq!(made, 2, "one folder per run");
+}
+
+#[test]
+fn ids_differing_only_in_punctuation_get_their_own_case_files() {
+    let work = tmp("ids");
+    let suite = work.join("suite");
+    let long = ["d".repeat(120), "e".repeat(120), "f".repeat(120)].join("/");
+    for id in ["a/b", "a_b", "A_b", long.as_str()] {
+        let file = suite.join(format!("{id}.toml"));
+        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+        std::fs::copy(CHUNKING, &file).unwrap();
+    }
+    let dir = work.join("report");
+    let out = wsim(&[
+        "run",
+        suite.to_str().unwrap(),
+        "--seed",
+        "1",
+        "--report-dir",
+        dir.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(wsim::exit::SUCCESS), "{}", text(&out));
+    let index = json(&dir.join("index.json"));
+    let cases = index.as_object().unwrap().values().next().unwrap().as_object().unwrap();
+    assert_eq!(cases.len(), 4);
+    let mut files = std::collections::BTreeSet::new();
+    for (id, case) in cases {
+        let file = case["reportfile"].as_str().unwrap();
+        assert!(file.len() <= 255, "{} bytes", file.len());
+        let report = json(&dir.join(file));
+        assert_eq!(&report["id"], id, "{file} holds another scenario");
+        assert!(dir.join(file.replace(".json", ".html")).is_file());
+        files.insert(file.to_string());
+    }
+    assert_eq!(files.len(), 4, "{files:?}");
+    // An ordinary id keeps its readable name.
+    assert_eq!(cases["a/b"]["reportfile"], "wsim_host_model__idf6_case_a_b.json");
+    let summary = json(&dir.join("summary.json"));
+    for s in summary["scenarios"].as_array().unwrap() {
+        assert_eq!(s["case_file"], cases[s["id"].as_str().unwrap()]["reportfile"]);
+    }
+}
+
+#[test]
+fn an_unusable_report_dir_exits_2_before_anything_runs() {
+    let work = tmp("bad-dir");
+    std::fs::create_dir_all(&work).unwrap();
+    let file = work.join("a-file");
+    std::fs::write(&file, "mine").unwrap();
+    let foreign = work.join("not-a-report");
+    std::fs::create_dir_all(&foreign).unwrap();
+    std::fs::write(foreign.join("notes.txt"), "mine").unwrap();
+    let mut bad = vec![
+        (file.clone(), "not a folder"),
+        (file.join("below"), "report folder"),
+        (work.join("n".repeat(300)), "report folder"),
+        (foreign.clone(), "not a wsim report (notes.txt)"),
+    ];
+    // A read-only folder, unless this user writes anyway (root).
+    let ro = work.join("read-only");
+    std::fs::create_dir_all(&ro).unwrap();
+    let mut perm = std::fs::metadata(&ro).unwrap().permissions();
+    perm.set_readonly(true);
+    std::fs::set_permissions(&ro, perm).unwrap();
+    if std::fs::write(ro.join("try"), "x").is_err() {
+        bad.push((ro.clone(), "cannot write in it"));
+    }
+    // The scenario would take a minute if it ran.
+    let suite = fast_and_slow(&work, 60_000);
+    for (dir, why) in &bad {
+        let t0 = Instant::now();
+        let out = wsim(&[
+            "run",
+            suite.to_str().unwrap(),
+            "--world",
+            "real",
+            "--report-dir",
+            dir.to_str().unwrap(),
+        ]);
+        let t = text(&out);
+        assert_eq!(out.status.code(), Some(wsim::exit::BAD_INPUT), "{}: {t}", dir.display());
+        assert!(t.contains(why), "{}: {t}", dir.display());
+        assert!(!t.contains("PASS") && !t.contains("[1/2]"), "something ran: {t}");
+        assert!(t0.elapsed() < Duration::from_secs(30), "not at once: {:?}", t0.elapsed());
+    }
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "mine");
+    assert_eq!(std::fs::read_to_string(foreign.join("notes.txt")).unwrap(), "mine");
+    let mut perm = std::fs::metadata(&ro).unwrap().permissions();
+    #[allow(clippy::permissions_set_readonly_false)]
+    perm.set_readonly(false);
+    let _ = std::fs::set_permissions(&ro, perm);
+}
+
+#[test]
+fn a_previous_report_in_the_named_folder_is_replaced_whole() {
+    let work = tmp("replace");
+    std::fs::create_dir_all(&work).unwrap();
+    let suite = work.join("suite");
+    std::fs::create_dir_all(&suite).unwrap();
+    std::fs::copy(CHUNKING, suite.join("first.toml")).unwrap();
+    let dir = work.join("report");
+    let run = || {
+        wsim(&[
+            "run",
+            suite.to_str().unwrap(),
+            "--seed",
+            "1",
+            "--report-dir",
+            dir.to_str().unwrap(),
+        ])
+    };
+    assert_eq!(run().status.code(), Some(wsim::exit::SUCCESS));
+    std::fs::rename(suite.join("first.toml"), suite.join("second.toml")).unwrap();
+    let out = run();
+    assert_eq!(out.status.code(), Some(wsim::exit::SUCCESS), "{}", text(&out));
+    assert!(text(&out).contains("replacing the previous report"), "{}", text(&out));
+    let names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(names.iter().any(|n| n.contains("_case_second")), "{names:?}");
+    assert!(!names.iter().any(|n| n.contains("_case_first")), "a stale case file: {names:?}");
+    assert!(!names.iter().any(|n| n.ends_with(".tmp")), "{names:?}");
+}
+
+#[test]
+fn ctrl_c_stops_a_real_world_run_and_keeps_a_partial_report() {
+    let work = tmp("sigint");
+    let suite = fast_and_slow(&work, 60_000);
+    let dir = work.join("report");
+    let mut child = spawn_wsim(&[
+        "run",
+        suite.to_str().unwrap(),
+        "--world",
+        "real",
+        "--jobs",
+        "2",
+        "--report-dir",
+        dir.to_str().unwrap(),
+    ]);
+    let running = wait_for_verdict(&dir, "fast", Duration::from_secs(60));
+    assert_eq!(running["state"], "running");
+    assert_eq!(running["complete"], false);
+    let t0 = Instant::now();
+    let kill = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    assert!(kill.success());
+    let status = wait_bounded(&mut child, Duration::from_secs(30));
+    let took = t0.elapsed();
+    let mut stdout = String::new();
+    std::io::Read::read_to_string(child.stdout.as_mut().unwrap(), &mut stdout).unwrap();
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+    assert_eq!(status.code(), Some(wsim::exit::INTERRUPTED), "{stdout}{stderr}");
+    assert!(took < Duration::from_secs(20), "stopping took {took:?}");
+    assert!(stderr.contains("interrupted"), "{stderr}");
+    assert!(stdout.contains("[1/2] PASS  fast"), "{stdout}");
+    assert!(stdout.contains("interrupted: 2 of 2 scenarios have a verdict"), "{stdout}");
+    assert!(stdout.contains("1 passed, 0 failed, 1 errors"), "{stdout}");
+    let summary = json(&dir.join("summary.json"));
+    assert_eq!(summary["state"], "interrupted");
+    assert_eq!(summary["complete"], false);
+    assert_eq!(summary["planned"], 2);
+    assert_eq!(verdict_of(&summary, "fast")["verdict"], "pass");
+    let slow = verdict_of(&summary, "slow");
+    assert_eq!(slow["verdict"], "error");
+    assert!(slow["detail"].as_str().unwrap().starts_with("interrupted"), "{slow}");
+    assert!(slow["wall_ms"].as_u64().unwrap() < 60_000);
+    let case = json(&dir.join(slow["case_file"].as_str().unwrap()));
+    assert_eq!(case["verdict"], "error");
+    json(&dir.join("index.json"));
+    assert!(std::fs::read_to_string(dir.join("junit.xml")).unwrap().contains("interrupted"));
+}
+
+#[test]
+fn a_killed_run_leaves_a_valid_partial_report() {
+    let work = tmp("kill9");
+    let suite = fast_and_slow(&work, 60_000);
+    let dir = work.join("report");
+    let mut child = spawn_wsim(&[
+        "run",
+        suite.to_str().unwrap(),
+        "--world",
+        "real",
+        "--jobs",
+        "2",
+        "--report-dir",
+        dir.to_str().unwrap(),
+    ]);
+    wait_for_verdict(&dir, "fast", Duration::from_secs(60));
+    child.kill().unwrap();
+    let _ = child.wait();
+    let summary = json(&dir.join("summary.json"));
+    assert_eq!(summary["state"], "running");
+    assert_eq!(summary["complete"], false);
+    assert_eq!(summary["planned"], 2);
+    assert_eq!(summary["counts"]["total"], 1);
+    assert_eq!(verdict_of(&summary, "fast")["verdict"], "pass");
+    for e in std::fs::read_dir(&dir).unwrap() {
+        let p = e.unwrap().path();
+        let name = p.file_name().unwrap().to_string_lossy().into_owned();
+        if name.ends_with(".json") && !name.starts_with('.') {
+            json(&p);
+        }
+    }
+    let fast = verdict_of(&summary, "fast")["case_file"].as_str().unwrap().to_string();
+    assert_eq!(json(&dir.join(fast))["verdict"], "pass");
+}
+
+#[test]
+fn summary_json_parses_at_any_moment_of_a_run() {
+    let dir = tmp("any-moment");
+    let mut child =
+        spawn_wsim(&["run", "scenarios/", "--seed", "2", "--report-dir", dir.to_str().unwrap()]);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut reads = 0;
+    while child.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "the suite did not finish");
+        if let Ok(text) = std::fs::read_to_string(dir.join("summary.json")) {
+            let v: Value = serde_json::from_str(&text)
+                .unwrap_or_else(|e| panic!("read {reads}: not JSON: {e}\n{text}"));
+            assert!(v["state"] == "running" || v["state"] == "finished", "{}", v["state"]);
+            reads += 1;
+        }
+    }
+    let final_summary = json(&dir.join("summary.json"));
+    assert_eq!(final_summary["state"], "finished");
+    assert_eq!(final_summary["complete"], true);
+    assert_eq!(final_summary["planned"], final_summary["counts"]["total"]);
+}
+
+#[test]
+fn when_reports_cannot_be_written_mid_run_every_verdict_still_reaches_stdout() {
+    let work = tmp("lost-dir");
+    let suite = fast_and_slow(&work, 8_000);
+    let dir = work.join("report");
+    let child = spawn_wsim(&[
+        "run",
+        suite.to_str().unwrap(),
+        "--world",
+        "real",
+        "--jobs",
+        "2",
+        "--report-dir",
+        dir.to_str().unwrap(),
+    ]);
+    wait_for_verdict(&dir, "fast", Duration::from_secs(60));
+    // The folder goes away under the run (as a full disk would refuse every write);
+    // `slow` still has seconds to go.
+    std::fs::remove_dir_all(&dir).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(wsim::exit::INTERNAL), "{t}");
+    assert!(t.contains("[1/2] PASS  fast") && t.contains("[2/2] PASS  slow"), "{t}");
+    assert!(t.contains("2 passed, 0 failed, 0 errors"), "{t}");
+    assert!(t.contains("error: cannot write"), "{t}");
+    assert!(t.contains("could not be written"), "{t}");
 }

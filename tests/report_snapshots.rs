@@ -132,3 +132,69 @@ fn case_html() {
     s.add_filter(r"<td>\d+ ms</td>", "<td>[ms] ms</td>");
     s.bind(|| insta::assert_snapshot!("case-html-http-404", stable));
 }
+
+/// A run stopped by SIGINT in the real world: the partial `summary.json` and what the
+/// terminal showed.
+#[test]
+fn interrupted_run() {
+    use std::time::{Duration, Instant};
+    let work = std::env::temp_dir().join(format!("wsim-snapshots-int-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&work);
+    let suite = work.join("suite");
+    std::fs::create_dir_all(&suite).unwrap();
+    std::fs::copy("tests/fixtures/suite/basic/chunking.toml", suite.join("fast.toml")).unwrap();
+    std::fs::write(
+        suite.join("slow.toml"),
+        "name = \"a long wait\"\ntimeout_ms = 120000\n\n[servers.main]\nkind = \"echo\"\n\n\
+         [clients.a]\nuri = \"ws://{main}/echo\"\n\n[[steps]]\nclient.a = \"start\"\n\n\
+         [[steps]]\nwait_ms = 60000\n",
+    )
+    .unwrap();
+    let dir = work.join("report");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_wsim"))
+        .args(["run", "--world", "real", "--seed", "42", "--jobs", "2", "--report-dir"])
+        .arg(&dir)
+        .arg(&suite)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !std::fs::read_to_string(dir.join("summary.json")).is_ok_and(|t| t.contains("\"fast\"")) {
+        assert!(Instant::now() < deadline, "fast never finished");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("wsim did not stop");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(wsim::exit::INTERRUPTED));
+    let summary: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap();
+    let mut s = settings();
+    s.add_filter(r"after \d+ ms", "after [ms] ms");
+    s.add_filter(r"wsim-snapshots-int-\d+", "wsim-snapshots-int-[pid]");
+    s.add_filter(r"/tmp/|/var/tmp/", "[tmp]/");
+    s.bind(|| {
+        insta::assert_json_snapshot!("summary-interrupted", summary, {
+            ".wall_ms" => "[ms]",
+            ".world_ms" => "[ms]",
+            ".tool_version" => "[version]",
+            ".scenarios[].wall_ms" => "[ms]",
+            ".scenarios[].virtual_ms" => "[ms]",
+        });
+    });
+    s.add_filter(r"(?m)^(\S+\s+(PASS|FAIL|SKIP|ERROR))\s+\d+\s+\d+$", "$1 [ms] [ms]");
+    s.add_filter(r"time \d+\.\d+ s", "time [s] s");
+    s.add_filter(r"in \d+\.\d+ s", "in [s] s");
+    s.add_filter(r"wsim \d+\.\d+\.\d+", "wsim [version]");
+    s.bind(|| {
+        insta::assert_snapshot!("terminal-interrupted", String::from_utf8_lossy(&out.stdout))
+    });
+}

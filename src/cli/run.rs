@@ -1,6 +1,6 @@
 //! `wsim run`, `wsim check`, `wsim list`, `wsim schema` and `wsim report diff`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use clap::Args;
@@ -10,7 +10,7 @@ use wsim::certs::TestPki;
 use wsim::esp::Profile;
 use wsim::exit;
 use wsim::report::{ReportDir, Summary, Terminal, diff};
-use wsim::run::{RunOptions, Selection, run};
+use wsim::run::{RunEvent, RunOptions, Selection, StopSignal, panic_message, run_until};
 use wsim::scenario::{LoadedScenario, ScenarioError, World, load_all};
 
 /// Options of `wsim run`.
@@ -37,7 +37,8 @@ pub struct RunArgs {
     /// Stop starting scenarios after the first failure.
     #[arg(long)]
     pub fail_fast: bool,
-    /// Where the reports go (default: reports/<UTC timestamp>/).
+    /// Where the reports go (default: a new reports/<UTC time to the ms>/). A folder
+    /// named here must be new, empty, or hold only a previous wsim report (replaced).
     #[arg(long)]
     pub report_dir: Option<PathBuf>,
     /// A summary.json (or report folder) to gate against: only regressions fail the run.
@@ -85,20 +86,92 @@ fn report_errors(errors: &[ScenarioError]) -> i32 {
     exit::BAD_INPUT
 }
 
-fn default_report_dir() -> PathBuf {
-    let now = time::OffsetDateTime::now_utc();
-    PathBuf::from("reports").join(format!(
-        "{:04}{:02}{:02}-{:02}{:02}{:02}",
-        now.year(),
-        u8::from(now.month()),
-        now.day(),
-        now.hour(),
-        now.minute(),
-        now.second()
-    ))
+/// Ctrl-C (SIGINT) as a stream. On Unix the handler is installed when this is made, so
+/// no interrupt between setup and the run kills the process without a report.
+struct Interrupts {
+    #[cfg(unix)]
+    sig: Option<tokio::signal::unix::Signal>,
+}
+
+impl Interrupts {
+    fn install() -> Interrupts {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            let sig = signal(SignalKind::interrupt())
+                .map_err(|e| eprintln!("warning: cannot catch Ctrl-C: {e}"))
+                .ok();
+            Interrupts { sig }
+        }
+        #[cfg(not(unix))]
+        Interrupts {}
+    }
+
+    /// The next interrupt (pending forever if none can be caught).
+    async fn next(&mut self) {
+        #[cfg(unix)]
+        match &mut self.sig {
+            Some(s) => {
+                if s.recv().await.is_none() {
+                    std::future::pending::<()>().await;
+                }
+            }
+            None => std::future::pending::<()>().await,
+        }
+        #[cfg(not(unix))]
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
+/// Prepares the report folder before anything runs: the one named, or a new one under
+/// `reports/`.
+fn open_report_dir(named: Option<&Path>) -> Result<ReportDir, i32> {
+    let opened = match named {
+        Some(dir) => ReportDir::create_at(dir),
+        None => ReportDir::create_default(Path::new("reports")),
+    };
+    match opened {
+        Ok(r) => {
+            if r.replaced() > 0 {
+                eprintln!(
+                    "replacing the previous report in {} ({} files)",
+                    r.dir().display(),
+                    r.replaced()
+                );
+            }
+            Ok(r)
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            Err(exit::BAD_INPUT)
+        }
+    }
+}
+
+/// Runs `f`, printing a panic instead of unwinding through the command: a reporter's
+/// bug must not lose the verdicts.
+fn survive<T>(what: &str, f: impl FnOnce() -> T) -> Option<T> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        Ok(v) => Some(v),
+        Err(p) => {
+            eprintln!(
+                "error: internal error in wsim ({what}): panicked: {}",
+                panic_message(p.as_ref())
+            );
+            None
+        }
+    }
 }
 
 /// `wsim run`.
+///
+/// Order of work: load and select (bad input: exit 2); create and probe the report
+/// folder (unusable: exit 2, nothing ran); run, printing each verdict and writing each
+/// case file as scenarios finish, and the run-wide files as they go; print the table;
+/// write the final files. Ctrl-C stops the run (running scenarios: `error`
+/// "interrupted"), keeps what finished and exits 130; a second Ctrl-C exits at once.
 pub async fn run_cmd(args: RunArgs) -> i32 {
     let scenarios = match load_all(&args.paths) {
         Ok(s) => s,
@@ -111,6 +184,14 @@ pub async fn run_cmd(args: RunArgs) -> i32 {
             return exit::BAD_INPUT;
         }
     };
+    if let Some(b) = &baseline
+        && !b.complete
+    {
+        eprintln!(
+            "warning: the baseline is a partial report ({} of {} scenarios): the missing ones count as new",
+            b.counts.total, b.planned
+        );
+    }
     let selection = Selection { filters: args.filter.clone(), tags: args.tag.clone() };
     let selected: Vec<LoadedScenario> =
         scenarios.into_iter().filter(|s| selection.selects(s)).collect();
@@ -123,6 +204,10 @@ pub async fn run_cmd(args: RunArgs) -> i32 {
         let _ = getrandom::getrandom(&mut b);
         u64::from_le_bytes(b) >> 1
     });
+    let mut reports = match open_report_dir(args.report_dir.as_deref()) {
+        Ok(r) => r,
+        Err(code) => return code,
+    };
     let pki = match TestPki::generate() {
         Ok(p) => Arc::new(p),
         Err(e) => {
@@ -137,33 +222,87 @@ pub async fn run_cmd(args: RunArgs) -> i32 {
         fail_fast: args.fail_fast,
         world: args.world,
     };
+    let stop = StopSignal::new();
+    let mut interrupts = Interrupts::install();
+    let (stop2, dir2) = (stop.clone(), reports.dir().to_path_buf());
+    let watcher = tokio::spawn(async move {
+        interrupts.next().await;
+        eprintln!(
+            "\ninterrupted: stopping the running scenarios and writing the report (Ctrl-C again to quit at once)"
+        );
+        stop2.stop();
+        interrupts.next().await;
+        eprintln!("interrupted again: quitting now; {} may lack the last verdicts", dir2.display());
+        std::process::exit(exit::INTERRUPTED);
+    });
     let (tx, mut rx) = mpsc::unbounded_channel();
-    let runner = tokio::spawn(run(selected, options, pki, tx));
+    let runner = tokio::spawn(async move { run_until(selected, options, pki, tx, &stop).await });
     let mut terminal = Terminal::new();
-    let mut reports = ReportDir::new(args.report_dir.clone().unwrap_or_else(default_report_dir));
-    while let Some(e) = rx.recv().await {
-        terminal.on_event(&e);
-        reports.on_event(&e);
+    let mut interrupted = false;
+    let mut wall_ms = 0;
+    let mut terminal_ok = true;
+    loop {
+        let due = reports.flush_due().map(tokio::time::Instant::from_std);
+        let e = tokio::select! {
+            e = rx.recv() => e,
+            () = tokio::time::sleep_until(due.unwrap_or_else(tokio::time::Instant::now)), if due.is_some() => {
+                if let Some(Err(e)) = survive("report", || reports.flush()) {
+                    eprintln!("error: {e}");
+                }
+                continue;
+            }
+        };
+        let Some(e) = e else { break };
+        if let RunEvent::RunFinished { interrupted: i, wall_ms: w } = &e {
+            interrupted = *i;
+            wall_ms = *w;
+        }
+        if terminal_ok {
+            terminal_ok = survive("terminal", || terminal.on_event(&e)).is_some();
+        }
+        if let Some(Err(err)) = survive("report", || reports.on_event(&e)) {
+            eprintln!("error: {err}");
+        }
     }
-    if runner.await.is_err() {
-        eprintln!("error: the runner failed");
-        return exit::INTERNAL;
-    }
-    let summary = match reports.write_all() {
-        Ok(s) => s,
+    let runner_ok = match runner.await {
+        Ok(_) => true,
         Err(e) => {
-            eprintln!("error: {e}");
-            return exit::INTERNAL;
+            eprintln!("error: internal error in wsim: the runner failed: {e}");
+            false
         }
     };
     let dir = reports.dir().to_path_buf();
-    let mut out = std::io::stdout().lock();
-    let _ = terminal.print_summary(&mut out, reports.reports(), summary.wall_ms, &dir);
+    let summary = survive("summary", || reports.summary());
+    // The verdicts first, then the files: a report that cannot be written loses nothing.
+    {
+        let mut out = std::io::stdout().lock();
+        let list = reports.reports();
+        survive("terminal", || terminal.print_summary(&mut out, list, wall_ms, &dir));
+    }
+    if let Some(Err(e)) = survive("report", || reports.finish()) {
+        eprintln!("error: {e}");
+    }
+    watcher.abort();
+    if reports.failures() > 0 {
+        eprintln!(
+            "error: {} report file(s) could not be written in {}; the verdicts above are complete",
+            reports.failures(),
+            dir.display()
+        );
+    }
+    if interrupted {
+        return exit::INTERRUPTED;
+    }
+    let Some(summary) = summary else { return exit::INTERNAL };
+    if !runner_ok || reports.failures() > 0 {
+        return exit::INTERNAL;
+    }
     let c = summary.counts;
     if let Some(base) = baseline {
         let changes = diff(&base, &summary);
         let regressions: Vec<_> = changes.iter().filter(|c| c.is_regression()).collect();
         use std::io::Write;
+        let mut out = std::io::stdout().lock();
         let _ = writeln!(
             out,
             "\nagainst the baseline: {} changed, {} regressed",

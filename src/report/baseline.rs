@@ -62,7 +62,7 @@ pub fn diff(old: &Summary, new: &Summary) -> Vec<Change> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::summary::{Counts, SummaryEntry};
+    use crate::report::summary::{Counts, RunState, SummaryEntry};
 
     fn summary(items: &[(&str, Verdict)]) -> Summary {
         Summary {
@@ -73,6 +73,9 @@ mod tests {
             world: "real".into(),
             wall_ms: 0,
             world_ms: 0,
+            state: RunState::Finished,
+            complete: true,
+            planned: items.len(),
             counts: Counts::default(),
             scenarios: items
                 .iter()

@@ -13,11 +13,52 @@ pub fn slug(s: &str) -> String {
     lowered.trim().replace(' ', "_")
 }
 
-/// The base name of a scenario's case files (`<agent>_case_<id>`).
+/// The longest case-file stem: with `.html` and the `.<name>.tmp` of an atomic write it
+/// stays well under the 255-byte file-name limit of common file systems.
+pub const MAX_STEM: usize = 200;
+
+/// The base name of a scenario's case files (`<agent>_case_<id>`), unique per id and at
+/// most [`MAX_STEM`] bytes.
+///
+/// An id made only of lower-case ASCII letters, digits, `-` and `/` keeps its readable
+/// name, `/` becoming `_` (`basic/chunking` → `…_case_basic_chunking`); that mapping is
+/// one-to-one because such ids hold no `_`. Any other id (with `_`, `.`, upper case —
+/// which would collide on case-insensitive file systems —, other punctuation or
+/// non-ASCII) or a name that would be too long gets a sanitised, truncated name plus
+/// `~` and 16 hex digits of the SHA-256 of the exact id. Readable names contain no `~`,
+/// so the two kinds never meet.
 pub fn case_stem(agent: &str, id: &str) -> String {
-    let id: String =
-        id.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' }).collect();
-    format!("{}_case_{}", slug(agent), id)
+    let mut prefix = format!("{}_case_", slug(agent));
+    truncate_utf8(&mut prefix, MAX_STEM / 2);
+    let plain = !id.is_empty()
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'/');
+    let readable: String = id
+        .chars()
+        .map(|c| {
+            let c = c.to_ascii_lowercase();
+            if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' }
+        })
+        .collect();
+    if plain && prefix.len() + readable.len() <= MAX_STEM {
+        return format!("{prefix}{readable}");
+    }
+    let hash = crate::run::sha256_hex(id.as_bytes());
+    let tag = &hash[..16];
+    let mut stem = format!("{prefix}{readable}");
+    truncate_utf8(&mut stem, MAX_STEM - 1 - tag.len());
+    format!("{stem}~{tag}")
+}
+
+fn truncate_utf8(s: &mut String, max: usize) {
+    if s.len() > max {
+        let mut end = max;
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        s.truncate(end);
+    }
 }
 
 /// Autobahn's `behavior` for a verdict.
@@ -81,4 +122,45 @@ pub fn case_json(agent: &str, index: usize, r: &ScenarioReport) -> Value {
         "trace": r.trace,
         "servers": r.servers,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const AGENT: &str = "wsim host model (idf6)";
+
+    #[test]
+    fn ordinary_ids_keep_their_readable_names() {
+        assert_eq!(case_stem(AGENT, "basic/chunking"), "wsim_host_model__idf6_case_basic_chunking");
+        assert_eq!(
+            case_stem(AGENT, "basic/client-close"),
+            "wsim_host_model__idf6_case_basic_client-close"
+        );
+    }
+
+    #[test]
+    fn ids_differing_only_in_punctuation_or_case_get_different_names() {
+        let ids = ["a/b", "a_b", "a.b", "a b", "A/b", "a/B", "a/b/", "a//b", "é/b", "e/b", ""];
+        let stems: std::collections::BTreeSet<String> =
+            ids.iter().map(|id| case_stem(AGENT, id)).collect();
+        assert_eq!(stems.len(), ids.len(), "{stems:?}");
+        assert_eq!(case_stem(AGENT, "a/b"), "wsim_host_model__idf6_case_a_b");
+        assert!(case_stem(AGENT, "a_b").starts_with("wsim_host_model__idf6_case_a_b~"));
+    }
+
+    #[test]
+    fn names_are_bounded_and_file_system_safe() {
+        let long_a = "a".repeat(5000);
+        let long_b = format!("{}b", "a".repeat(4999));
+        let multibyte = "é".repeat(400);
+        for id in [long_a.as_str(), long_b.as_str(), multibyte.as_str(), "../../etc/passwd"] {
+            let stem = case_stem(AGENT, id);
+            assert!(stem.len() <= MAX_STEM, "{} bytes", stem.len());
+            assert!(!stem.contains('/') && !stem.contains('\\') && !stem.contains(".."), "{stem}");
+        }
+        assert_ne!(case_stem(AGENT, &long_a), case_stem(AGENT, &long_b));
+        let agent = "x".repeat(1000);
+        assert!(case_stem(&agent, "basic/chunking").len() <= MAX_STEM);
+    }
 }

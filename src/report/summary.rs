@@ -62,6 +62,20 @@ pub struct SummaryEntry {
     pub case_file: String,
 }
 
+/// Where the run stood when `summary.json` was written.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunState {
+    /// Written while the run was going on: a crash or `kill -9` leaves this.
+    Running,
+    /// Ctrl-C stopped the run; scenarios cut short have verdict `error` ("interrupted"),
+    /// scenarios not started are not listed.
+    Interrupted,
+    /// The run ended normally (with `--fail-fast`, possibly before every scenario ran).
+    #[default]
+    Finished,
+}
+
 /// `summary.json`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Summary {
@@ -80,21 +94,40 @@ pub struct Summary {
     /// The sum of the scenarios' durations on the world's clock (virtual time in the
     /// simulated world, wall time in the real one).
     pub world_ms: u64,
+    /// Where the run stood when this file was written (older files: `finished`).
+    #[serde(default)]
+    pub state: RunState,
+    /// Whether every planned scenario has a verdict here and the run finished: `false`
+    /// in a partial report (a crash, Ctrl-C, `--fail-fast`).
+    #[serde(default = "complete_by_default")]
+    pub complete: bool,
+    /// Scenarios the run was to run (`counts.total` of them have a verdict so far).
+    #[serde(default)]
+    pub planned: usize,
     /// Counts.
     pub counts: Counts,
     /// Every scenario, in id order.
     pub scenarios: Vec<SummaryEntry>,
 }
 
+fn complete_by_default() -> bool {
+    true
+}
+
 impl Summary {
-    /// Builds the summary of a run.
+    /// Builds the summary of a run: `planned` scenarios, `reports` of them done so far.
     pub fn new(
         info: &RunInfo,
         reports: &[ScenarioReport],
         wall_ms: u64,
+        state: RunState,
+        planned: usize,
         case_file: impl Fn(&str) -> String,
     ) -> Summary {
         Summary {
+            state,
+            complete: state == RunState::Finished && reports.len() >= planned,
+            planned,
             tool_version: info.tool_version.clone(),
             dut: info.dut.clone(),
             profile: info.profile.clone(),

@@ -8,10 +8,17 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use super::summary::Counts;
 use crate::run::{RunEvent, RunInfo, ScenarioReport, Verdict};
 
-/// Shows progress on stderr (only on a terminal) and prints the outcome.
+/// Shows progress and prints the outcome. On a terminal (stdout and stderr both) a
+/// progress bar on stderr shows progress and prints failures; otherwise (CI logs, a
+/// pipe, a file) one line per finished scenario goes to stdout as it finishes, so every
+/// verdict is out before any report file is written.
 pub struct Terminal {
     bar: Option<ProgressBar>,
     info: Option<RunInfo>,
+    lines: Option<Box<dyn Write + Send>>,
+    total: usize,
+    done: usize,
+    interrupted: bool,
 }
 
 impl Default for Terminal {
@@ -21,15 +28,30 @@ impl Default for Terminal {
 }
 
 impl Terminal {
-    /// A reporter; the bar draws only when stderr is a terminal.
+    /// A reporter for this process: the bar draws only when stderr is a terminal; the
+    /// per-scenario lines go to stdout unless stdout and stderr are both terminals.
     pub fn new() -> Self {
-        Terminal { bar: None, info: None }
+        use std::io::IsTerminal;
+        let both = std::io::stdout().is_terminal() && std::io::stderr().is_terminal();
+        let lines: Option<Box<dyn Write + Send>> =
+            if both { None } else { Some(Box::new(std::io::stdout())) };
+        Terminal { bar: None, info: None, lines, total: 0, done: 0, interrupted: false }
+    }
+
+    /// A reporter that writes one line per finished scenario to `out` (and draws no bar).
+    pub fn with_lines(out: Box<dyn Write + Send>) -> Self {
+        Terminal { bar: None, info: None, lines: Some(out), total: 0, done: 0, interrupted: false }
     }
 
     /// Consumes one run event.
     pub fn on_event(&mut self, e: &RunEvent) {
         match e {
-            RunEvent::RunStarted { info, total } => {
+            RunEvent::RunStarted { info, total, .. } => {
+                self.info = Some(info.clone());
+                self.total = *total;
+                if self.lines.is_some() && !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+                    return;
+                }
                 let bar = ProgressBar::with_draw_target(
                     Some(*total as u64),
                     ProgressDrawTarget::stderr(),
@@ -40,7 +62,6 @@ impl Terminal {
                         .progress_chars("=> "),
                 );
                 self.bar = Some(bar);
-                self.info = Some(info.clone());
             }
             RunEvent::ScenarioStarted { id } => {
                 if let Some(b) = &self.bar {
@@ -48,6 +69,19 @@ impl Terminal {
                 }
             }
             RunEvent::ScenarioFinished(r) => {
+                self.done += 1;
+                if let Some(out) = &mut self.lines {
+                    let mut line =
+                        format!("[{}/{}] {:<5} {}", self.done, self.total, r.verdict.label(), r.id);
+                    if matches!(r.verdict, Verdict::Fail | Verdict::Error)
+                        && let Some(first) = r.detail.as_deref().and_then(|d| d.lines().next())
+                    {
+                        line.push_str(": ");
+                        line.push_str(first);
+                    }
+                    // A closed stdout must not stop the run.
+                    let _ = writeln!(out, "{line}").and_then(|()| out.flush());
+                }
                 if let Some(b) = &self.bar {
                     b.inc(1);
                     if matches!(r.verdict, Verdict::Fail | Verdict::Error) {
@@ -55,7 +89,8 @@ impl Terminal {
                     }
                 }
             }
-            RunEvent::RunFinished { .. } => {
+            RunEvent::RunFinished { interrupted, .. } => {
+                self.interrupted = *interrupted;
                 if let Some(b) = self.bar.take() {
                     b.finish_and_clear();
                 }
@@ -112,6 +147,14 @@ impl Terminal {
             }
         }
         let c = Counts::of(reports);
+        if self.interrupted {
+            writeln!(
+                out,
+                "\ninterrupted: {} of {} scenarios have a verdict (cut short: error \"interrupted\")",
+                reports.len(),
+                self.total
+            )?;
+        }
         let world_ms: u64 = reports.iter().map(|r| r.virtual_ms).sum();
         writeln!(out, "\nreports in {}", report_dir.display())?;
         writeln!(

@@ -199,6 +199,8 @@ pub enum RunEvent {
         info: RunInfo,
         /// Scenario count.
         total: usize,
+        /// The ids of the scenarios the run is to run, in id order.
+        ids: Vec<String>,
     },
     /// A scenario begins.
     ScenarioStarted {
@@ -211,5 +213,9 @@ pub enum RunEvent {
     RunFinished {
         /// Wall-clock duration in milliseconds.
         wall_ms: u64,
+        /// Whether the run was stopped (Ctrl-C) before it ran everything: scenarios cut
+        /// short ended with verdict `error` ("interrupted"), the ones not started have no
+        /// report.
+        interrupted: bool,
     },
 }

@@ -10,4 +10,4 @@ mod world;
 pub use events::{EventRecord, RunEvent, RunInfo, ScenarioReport, TraceEntry, Verdict};
 pub use execute::{RunContext, run_scenario, scenario_seed};
 pub use matcher::sha256_hex;
-pub use runner::{RunOptions, Selection, run};
+pub use runner::{RunOptions, Selection, StopSignal, panic_message, run, run_until};

@@ -1,13 +1,16 @@
 //! The runner: runs scenarios (in parallel up to `jobs`) and emits one linear stream of
 //! run events. It prints nothing.
 
+use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 
 use super::events::{RunEvent, RunInfo, ScenarioReport, Verdict};
-use super::execute::{RunContext, run_scenario};
+use super::execute::{RunContext, run_scenario, scenario_seed};
 use crate::certs::TestPki;
 use crate::esp::Profile;
 use crate::scenario::{LoadedScenario, World};
@@ -50,6 +53,137 @@ impl Selection {
     }
 }
 
+/// How long a run that was stopped waits for its running scenarios to wind down
+/// before it reports them as interrupted without them.
+const STOP_GRACE: Duration = Duration::from_secs(3);
+
+/// Stops a run (Ctrl-C): once [`StopSignal::stop`] is called no scenario starts, and the
+/// running ones are cut short with verdict `error` ("interrupted …"). Clones share one
+/// signal; it works across runtimes (each scenario has its own).
+#[derive(Debug, Clone)]
+pub struct StopSignal {
+    tx: Arc<watch::Sender<bool>>,
+}
+
+impl Default for StopSignal {
+    fn default() -> Self {
+        StopSignal::new()
+    }
+}
+
+impl StopSignal {
+    /// A signal not yet given.
+    pub fn new() -> Self {
+        StopSignal { tx: Arc::new(watch::Sender::new(false)) }
+    }
+
+    /// Gives the signal (idempotent).
+    pub fn stop(&self) {
+        self.tx.send_replace(true);
+    }
+
+    /// Whether the signal was given.
+    pub fn is_stopped(&self) -> bool {
+        *self.tx.borrow()
+    }
+
+    /// Resolves once the signal is given.
+    pub async fn stopped(&self) {
+        let mut rx = self.tx.subscribe();
+        // The sender lives in `self`, so this only ends when the value turns true.
+        let _ = rx.wait_for(|v| *v).await;
+    }
+}
+
+/// The text of a panic's payload (`panic!` with a literal or a formatted message).
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "a panic without a message".to_string()
+    }
+}
+
+/// What a report needs to know about a scenario that produced none itself.
+#[derive(Debug, Clone)]
+struct Identity {
+    id: String,
+    name: String,
+    tags: Vec<String>,
+    file: PathBuf,
+    seed: u64,
+}
+
+impl Identity {
+    fn of(s: &LoadedScenario, run_seed: u64) -> Identity {
+        Identity {
+            id: s.id.clone(),
+            name: s.name().to_string(),
+            tags: s.tags().to_vec(),
+            file: s.file.clone(),
+            seed: scenario_seed(run_seed, &s.id),
+        }
+    }
+
+    /// An `error` report with `detail`.
+    fn error(&self, detail: String, wall_ms: u64) -> ScenarioReport {
+        ScenarioReport {
+            id: self.id.clone(),
+            name: self.name.clone(),
+            tags: self.tags.clone(),
+            file: self.file.clone(),
+            verdict: Verdict::Error,
+            detail: Some(detail),
+            failed_step: None,
+            wall_ms,
+            virtual_ms: 0,
+            seed: self.seed,
+            trace: Vec::new(),
+            servers: Default::default(),
+        }
+    }
+
+    fn interrupted(&self, wall_ms: u64) -> ScenarioReport {
+        self.error(
+            format!("interrupted (the run was stopped after {wall_ms} ms of this scenario)"),
+            wall_ms,
+        )
+    }
+}
+
+/// Runs one scenario on the current thread, in a runtime of its own, until it ends or
+/// `stop` is given.
+fn run_on_own_runtime(
+    s: &LoadedScenario,
+    ctx: &RunContext,
+    who: &Identity,
+    stop: &StopSignal,
+) -> ScenarioReport {
+    let t0 = Instant::now();
+    // The simulated world runs on virtual time: the clock is paused and jumps ahead
+    // whenever every task waits.
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(ctx.world == World::Sim)
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => return who.error(format!("internal error in wsim: no runtime: {e}"), 0),
+    };
+    let report = rt.block_on(async {
+        tokio::select! {
+            biased;
+            r = run_scenario(s, ctx) => r,
+            () = stop.stopped() => who.interrupted(t0.elapsed().as_millis() as u64),
+        }
+    });
+    // Whatever the scenario left behind (servers, proxies, a cut-short client) ends here.
+    rt.shutdown_timeout(Duration::from_millis(100));
+    report
+}
+
 /// Runs `scenarios`, sending every run event to `tx`. Returns the reports in id order.
 pub async fn run(
     scenarios: Vec<LoadedScenario>,
@@ -57,7 +191,21 @@ pub async fn run(
     pki: Arc<TestPki>,
     tx: mpsc::UnboundedSender<RunEvent>,
 ) -> Vec<ScenarioReport> {
-    let wall0 = std::time::Instant::now();
+    run_until(scenarios, options, pki, tx, &StopSignal::new()).await
+}
+
+/// [`run`], stopped early when `stop` is given: no scenario starts after it, running
+/// ones end with verdict `error` ("interrupted …") — within [`STOP_GRACE`] even if
+/// one does not wind down —, scenarios not started get no report, and
+/// [`RunEvent::RunFinished`] says `interrupted`.
+pub async fn run_until(
+    scenarios: Vec<LoadedScenario>,
+    options: RunOptions,
+    pki: Arc<TestPki>,
+    tx: mpsc::UnboundedSender<RunEvent>,
+    stop: &StopSignal,
+) -> Vec<ScenarioReport> {
+    let wall0 = Instant::now();
     // The global CA store holds the run's test CA, for `use_global_ca_store`.
     set_global_ca_store(CertSource::Pem(pki.ca.cert_pem.clone().into_bytes()));
     let info = RunInfo {
@@ -67,67 +215,173 @@ pub async fn run(
         seed: options.seed,
         world: options.world.name().to_string(),
     };
-    let _ = tx.send(RunEvent::RunStarted { info, total: scenarios.len() });
+    let mut ids: Vec<String> = scenarios.iter().map(|s| s.id.clone()).collect();
+    ids.sort();
+    let _ = tx.send(RunEvent::RunStarted { info, total: scenarios.len(), ids });
     let ctx =
         RunContext { pki, profile: options.profile, seed: options.seed, world: options.world };
     let mut queue = scenarios.into_iter();
     let mut running = JoinSet::new();
-    let mut identities = std::collections::HashMap::new();
+    let mut identities = HashMap::new();
     let mut reports = Vec::new();
-    let mut stop = false;
+    let mut fail_fast_stop = false;
+    // Set when the stop signal is seen: the grace deadline for the running scenarios.
+    let mut stopping: Option<tokio::time::Instant> = None;
     loop {
-        while !stop && running.len() < options.jobs.max(1) {
+        while !fail_fast_stop && stopping.is_none() && running.len() < options.jobs.max(1) {
+            if stop.is_stopped() {
+                break;
+            }
             let Some(s) = queue.next() else { break };
             let _ = tx.send(RunEvent::ScenarioStarted { id: s.id.clone() });
             let ctx = ctx.clone();
-            let identity = (s.id.clone(), s.name().to_string(), s.tags().to_vec(), s.file.clone());
+            let who = Identity::of(&s, options.seed);
+            let (who2, stop2) = (who.clone(), stop.clone());
             // Each scenario gets a thread and a current-thread runtime of its own: its
             // world is single-threaded (so its trace has one order), scenarios still run
             // in parallel.
-            let handle = running.spawn_blocking(move || {
-                // The simulated world runs on virtual time: the clock is paused and jumps
-                // ahead whenever every task waits.
-                let rt = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .start_paused(ctx.world == World::Sim)
-                    .build()
-                    .expect("a current-thread runtime can be built");
-                let report = rt.block_on(run_scenario(&s, &ctx));
-                rt.shutdown_timeout(std::time::Duration::from_millis(100));
-                report
-            });
-            identities.insert(handle.id(), identity);
+            let handle =
+                running.spawn_blocking(move || run_on_own_runtime(&s, &ctx, &who2, &stop2));
+            identities.insert(handle.id(), (who, Instant::now()));
         }
-        let Some(done) = running.join_next().await else { break };
-        let report = match done {
-            Ok(r) => r,
-            Err(e) => {
-                // A panic inside a scenario is wsim's own bug: that scenario errors, the
-                // run and the results already obtained go on.
-                let (id, name, tags, file) = identities.remove(&e.id()).unwrap_or_default();
-                ScenarioReport {
-                    id,
-                    name,
-                    tags,
-                    file,
-                    verdict: Verdict::Error,
-                    detail: Some(format!("internal error in wsim: {e}")),
-                    failed_step: None,
-                    wall_ms: 0,
-                    virtual_ms: 0,
-                    seed: options.seed,
-                    trace: Vec::new(),
-                    servers: Default::default(),
+        if running.is_empty() {
+            break;
+        }
+        let done = tokio::select! {
+            d = running.join_next_with_id() => d,
+            () = stop.stopped(), if stopping.is_none() => {
+                stopping = Some(tokio::time::Instant::now() + STOP_GRACE);
+                continue;
+            }
+            () = tokio::time::sleep_until(stopping.unwrap_or_else(tokio::time::Instant::now)),
+                if stopping.is_some() => {
+                // Scenarios that did not wind down in time are reported without them.
+                let mut left: Vec<_> = identities.drain().map(|(_, v)| v).collect();
+                left.sort_by(|a, b| a.0.id.cmp(&b.0.id));
+                for (who, t0) in left {
+                    let report = who.interrupted(t0.elapsed().as_millis() as u64);
+                    let _ = tx.send(RunEvent::ScenarioFinished(Box::new(report.clone())));
+                    reports.push(report);
                 }
+                break;
+            }
+        };
+        let Some(done) = done else { break };
+        let report = match done {
+            Ok((task, r)) => {
+                identities.remove(&task);
+                r
+            }
+            Err(e) => {
+                // A panic inside a scenario is wsim's own bug: that scenario errors,
+                // naming the panic, and the run and the results obtained go on.
+                let (who, t0) = identities.remove(&e.id()).unwrap_or_else(|| {
+                    (
+                        Identity {
+                            id: String::new(),
+                            name: String::new(),
+                            tags: Vec::new(),
+                            file: PathBuf::new(),
+                            seed: options.seed,
+                        },
+                        Instant::now(),
+                    )
+                });
+                let cause = match e.try_into_panic() {
+                    Ok(payload) => format!("panicked: {}", panic_message(payload.as_ref())),
+                    Err(e) => e.to_string(),
+                };
+                who.error(
+                    format!("internal error in wsim: {cause}"),
+                    t0.elapsed().as_millis() as u64,
+                )
             }
         };
         if options.fail_fast && matches!(report.verdict, Verdict::Fail | Verdict::Error) {
-            stop = true;
+            fail_fast_stop = true;
         }
         let _ = tx.send(RunEvent::ScenarioFinished(Box::new(report.clone())));
         reports.push(report);
     }
-    let _ = tx.send(RunEvent::RunFinished { wall_ms: wall0.elapsed().as_millis() as u64 });
+    // Stopped: scenarios were cut short, or some never started.
+    let interrupted = stopping.is_some() || (stop.is_stopped() && queue.len() > 0);
+    let _ =
+        tx.send(RunEvent::RunFinished { wall_ms: wall0.elapsed().as_millis() as u64, interrupted });
     reports.sort_by(|a, b| a.id.cmp(&b.id));
     reports
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn panic_messages_are_recovered_from_the_payload() {
+        let literal = std::panic::catch_unwind(|| panic!("a literal")).unwrap_err();
+        assert_eq!(panic_message(literal.as_ref()), "a literal");
+        let n = 7;
+        let formatted = std::panic::catch_unwind(|| panic!("formatted {n}")).unwrap_err();
+        assert_eq!(panic_message(formatted.as_ref()), "formatted 7");
+        let other = std::panic::catch_unwind(|| std::panic::panic_any(42u8)).unwrap_err();
+        assert_eq!(panic_message(other.as_ref()), "a panic without a message");
+    }
+
+    #[tokio::test]
+    async fn a_stop_signal_reaches_waiters_on_another_runtime() {
+        let stop = StopSignal::new();
+        assert!(!stop.is_stopped());
+        let s2 = stop.clone();
+        let waiter = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            rt.block_on(async {
+                tokio::time::timeout(Duration::from_secs(10), s2.stopped()).await.is_ok()
+            })
+        });
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        stop.stop();
+        assert!(stop.is_stopped());
+        assert!(tokio::task::spawn_blocking(move || waiter.join().unwrap()).await.unwrap());
+        // Already given: resolves at once.
+        tokio::time::timeout(Duration::from_secs(1), stop.stopped()).await.unwrap();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_run_stopped_before_it_starts_runs_nothing_and_says_interrupted() {
+        let scenarios =
+            crate::scenario::load_all(&[PathBuf::from("tests/fixtures/suite")]).unwrap();
+        let planned = scenarios.len();
+        let options = RunOptions {
+            profile: Profile::Idf6,
+            seed: 1,
+            jobs: 2,
+            fail_fast: false,
+            world: World::Sim,
+        };
+        let pki = Arc::new(TestPki::generate().unwrap());
+        let stop = StopSignal::new();
+        stop.stop();
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let reports = run_until(scenarios, options.clone(), pki.clone(), tx, &stop).await;
+        assert!(reports.is_empty());
+        let mut events = Vec::new();
+        while let Some(e) = rx.recv().await {
+            events.push(e);
+        }
+        assert!(
+            matches!(&events[0], RunEvent::RunStarted { total, ids, .. } if *total == planned && ids.len() == planned)
+        );
+        assert!(matches!(events.last(), Some(RunEvent::RunFinished { interrupted: true, .. })));
+        assert_eq!(events.len(), 2, "nothing started");
+        // Not stopped: every scenario runs and the run is not interrupted.
+        let scenarios =
+            crate::scenario::load_all(&[PathBuf::from("tests/fixtures/suite")]).unwrap();
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let reports = run(scenarios, options, pki, tx).await;
+        assert_eq!(reports.len(), planned);
+        let mut last = None;
+        while let Some(e) = rx.recv().await {
+            last = Some(e);
+        }
+        assert!(matches!(last, Some(RunEvent::RunFinished { interrupted: false, .. })));
+    }
 }
