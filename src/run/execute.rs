@@ -449,16 +449,16 @@ fn check_server(w: &ServerWants, conns: &[ConnectionLog], cursor: usize) -> Resu
         {
             bad.push(format!("payload {:?} (expected {t:?})", String::from_utf8_lossy(&f.payload)));
         }
-        if let Some(want) = w.data.get(i).and_then(Option::as_ref) {
-            if *want != f.payload {
-                bad.push(format!(
-                    "payload sha256 {} ({} bytes), expected sha256 {} ({} bytes)",
-                    sha256_hex(&f.payload),
-                    f.len,
-                    sha256_hex(&want),
-                    want.len()
-                ));
-            }
+        if let Some(want) = w.data.get(i).and_then(Option::as_ref)
+            && *want != f.payload
+        {
+            bad.push(format!(
+                "payload sha256 {} ({} bytes), expected sha256 {} ({} bytes)",
+                sha256_hex(&f.payload),
+                f.len,
+                sha256_hex(want),
+                want.len()
+            ));
         }
         if !bad.is_empty() {
             return Err(format!("client frame {}: {}", i + 1, bad.join(", ")));
