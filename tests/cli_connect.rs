@@ -9,7 +9,7 @@ use common::*;
 use serde_json::Value;
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
 use tokio::process::Command;
 
 async fn run_connect(args: &[&str]) -> (i32, Vec<Value>, String) {
@@ -184,10 +184,7 @@ fn vm_hwm_kib(pid: u32) -> Option<u64> {
 
 /// Waits for `child` to exit within `limit`, sampling its peak memory until it does.
 /// Returns the exit code, the time it took and the last VmHWM seen (KiB).
-async fn wait_sampling(
-    child: &mut tokio::process::Child,
-    limit: Duration,
-) -> (i32, Duration, u64) {
+async fn wait_sampling(child: &mut tokio::process::Child, limit: Duration) -> (i32, Duration, u64) {
     let t0 = std::time::Instant::now();
     let pid = child.id().expect("running");
     let mut hwm = 0;
@@ -254,8 +251,8 @@ async fn flood_server() -> std::net::SocketAddr {
 }
 
 /// A server that reads the upgrade request and never answers it.
-async fn stalled_handshake_server() -> (std::net::SocketAddr, tokio::sync::mpsc::UnboundedReceiver<()>)
-{
+async fn stalled_handshake_server()
+-> (std::net::SocketAddr, tokio::sync::mpsc::UnboundedReceiver<()>) {
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     let addr = raw_listener(false, move |stream| {
         let _ = tx.send(());
@@ -391,8 +388,7 @@ async fn duration_ends_a_stalled_handshake() {
 #[tokio::test]
 async fn duration_must_be_a_finite_non_negative_number() {
     for bad in ["inf", "-inf", "nan", "-1", "-0.5", "1e400", "soon", "1e30"] {
-        let (code, lines, stderr) =
-            run_connect(&["ws://127.0.0.1:1/", "--duration", bad]).await;
+        let (code, lines, stderr) = run_connect(&["ws://127.0.0.1:1/", "--duration", bad]).await;
         assert_eq!(code, wsim::exit::BAD_INPUT, "--duration {bad}: {stderr}");
         assert!(lines.is_empty(), "--duration {bad} printed events");
         assert!(stderr.contains("--duration"), "--duration {bad}: {stderr}");
@@ -402,4 +398,27 @@ async fn duration_must_be_a_finite_non_negative_number() {
     let (code, _, stderr) =
         run_connect(&["ws://127.0.0.1:1/", "--duration", "0", "--disable-auto-reconnect"]).await;
     assert!(code == wsim::exit::FAILED || code == wsim::exit::SUCCESS, "{code}: {stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_closed_stdout_ends_a_flooded_run() {
+    let addr = flood_server().await;
+    let uri = format!("ws://127.0.0.1:{}/flood", addr.port());
+    let mut child = spawn_connect(&[&uri]);
+    // As `wsim connect … | head`: read up to the first DATA line, then close the pipe.
+    let mut out = tokio::io::BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    while !line.contains("\"data\"") {
+        line.clear();
+        let n = tokio::time::timeout(Duration::from_secs(10), out.read_line(&mut line))
+            .await
+            .expect("a line in time")
+            .unwrap();
+        assert!(n > 0, "stdout ended early");
+    }
+    drop(out);
+    let (code, took, hwm) = wait_sampling(&mut child, Duration::from_secs(10)).await;
+    assert_eq!(code, wsim::exit::SUCCESS, "connected, then the output closed");
+    assert!(took < Duration::from_secs(3), "exit after the pipe closed took {took:?}");
+    assert!(hwm < FLOOD_RSS_LIMIT_KIB, "peak RSS {hwm} KiB");
 }

@@ -496,7 +496,7 @@ pub async fn run(args: ConnectArgs, matches: &ArgMatches) -> i32 {
         }
     };
     tokio::pin!(until_deadline);
-    let mut connected = false;
+    let mut actions_started = false;
     let stop = loop {
         tokio::select! {
             biased;
@@ -505,8 +505,8 @@ pub async fn run(args: ConnectArgs, matches: &ArgMatches) -> i32 {
             _ = &mut printed => break Stop::OutputClosed,
             changed = progress.changed() => {
                 let p = *progress.borrow_and_update();
-                if p.connected && !connected {
-                    connected = true;
+                if p.connected && !actions_started {
+                    actions_started = true;
                     let c = client.clone();
                     let acts = actions.clone();
                     let close_timeout = ms_to_ticks(args.close_timeout_ms);
@@ -518,6 +518,9 @@ pub async fn run(args: ConnectArgs, matches: &ArgMatches) -> i32 {
             }
         }
     };
+    // Whether the client ever connected, as its handler saw it (also when the loop
+    // stopped before it noticed).
+    let connected = progress.borrow().connected;
     let code = |stop: Stop| match stop {
         Stop::Interrupted => INTERRUPTED,
         _ if connected => exit::SUCCESS,
@@ -540,13 +543,17 @@ pub async fn run(args: ConnectArgs, matches: &ArgMatches) -> i32 {
     // abandoned (the device would wait for the network), then print what is queued.
     let t0 = Instant::now();
     if tokio::time::timeout(STOP_BUDGET, client.destroy()).await.is_err() {
-        eprintln!(
+        // Not eprintln!: stderr may be a closed pipe by now.
+        let _ = writeln!(
+            std::io::stderr(),
             "wsim connect: the client did not stop within {} ms (it waits on the network); left behind",
             STOP_BUDGET.as_millis()
         );
     }
     queue.close(false);
-    let _ = tokio::time::timeout_at(t0 + EXIT_BUDGET, &mut printed).await;
+    if stop != Stop::OutputClosed {
+        let _ = tokio::time::timeout_at(t0 + EXIT_BUDGET, &mut printed).await;
+    }
     code(stop)
 }
 
