@@ -576,3 +576,111 @@ async fn run_actions(client: &EspWebsocketClient, actions: Vec<Action>, close_ti
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lines_in(q: &LineQueue) -> (usize, usize) {
+        let st = q.lock();
+        (st.lines.len(), st.bytes)
+    }
+
+    /// Pushes `lines` on a thread; returns it.
+    fn pusher(q: &Arc<LineQueue>, lines: Vec<String>) -> std::thread::JoinHandle<()> {
+        let q = q.clone();
+        std::thread::spawn(move || lines.into_iter().for_each(|l| q.push(l)))
+    }
+
+    fn settle() {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    #[test]
+    fn a_full_queue_holds_the_handler_until_the_printer_takes_a_line() {
+        let q = Arc::new(LineQueue::default());
+        let t = pusher(&q, (0..=QUEUE_LINES).map(|i| i.to_string()).collect());
+        settle();
+        assert_eq!(lines_in(&q).0, QUEUE_LINES);
+        assert!(!t.is_finished(), "the last push waits");
+        assert_eq!(q.pop(), Some(("0".to_string(), false)));
+        t.join().unwrap();
+        assert_eq!(lines_in(&q).0, QUEUE_LINES);
+    }
+
+    #[test]
+    fn the_queue_is_bounded_in_bytes_but_always_takes_one_line() {
+        let q = Arc::new(LineQueue::default());
+        let big = "x".repeat(QUEUE_BYTES + 1);
+        q.push(big.clone());
+        assert_eq!(lines_in(&q), (1, QUEUE_BYTES + 1));
+        let t = pusher(&q, vec!["y".into()]);
+        settle();
+        assert!(!t.is_finished(), "no room beside an oversized line");
+        assert_eq!(q.pop(), Some((big, true)));
+        t.join().unwrap();
+        assert_eq!(lines_in(&q), (1, 1));
+    }
+
+    #[test]
+    fn closing_releases_a_waiting_handler_and_keeps_or_discards_the_queue() {
+        let q = Arc::new(LineQueue::default());
+        let t = pusher(&q, (0..QUEUE_LINES + 5).map(|i| i.to_string()).collect());
+        settle();
+        assert!(!t.is_finished());
+        q.close(false);
+        t.join().unwrap();
+        assert_eq!(lines_in(&q).0, QUEUE_LINES, "later lines are dropped, queued ones kept");
+        q.push("late".into());
+        assert_eq!(lines_in(&q).0, QUEUE_LINES);
+        let mut n = 0;
+        while q.pop().is_some() {
+            n += 1;
+        }
+        assert_eq!(n, QUEUE_LINES);
+        let q = LineQueue::default();
+        q.push("a".into());
+        q.close(true);
+        assert_eq!(q.pop(), None);
+    }
+
+    #[test]
+    fn a_failing_output_closes_the_queue() {
+        struct Broken;
+        impl Write for Broken {
+            fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+                Err(std::io::ErrorKind::BrokenPipe.into())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Err(std::io::ErrorKind::BrokenPipe.into())
+            }
+        }
+        let q = Arc::new(LineQueue::default());
+        q.push("a".into());
+        q.push("b".into());
+        assert!(print_lines(&q, Broken).is_err());
+        assert_eq!(lines_in(&q), (0, 0));
+        q.push("c".into());
+        assert_eq!(q.pop(), None, "closed: later lines are dropped");
+    }
+
+    #[test]
+    fn the_printer_writes_each_line_and_ends_when_closed() {
+        let q = Arc::new(LineQueue::default());
+        q.push("{\"a\":1}".into());
+        q.push("{\"b\":2}".into());
+        q.close(false);
+        let mut out = Vec::new();
+        print_lines(&q, &mut out).unwrap();
+        assert_eq!(out, b"{\"a\":1}\n{\"b\":2}\n");
+    }
+
+    #[test]
+    fn duration_is_finite_and_not_negative() {
+        assert_eq!(parse_duration("1.5"), Ok(Duration::from_millis(1500)));
+        assert_eq!(parse_duration("0"), Ok(Duration::ZERO));
+        for bad in ["inf", "-inf", "NaN", "-1", "1e400", "1e30", "", "x"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+    }
+}
