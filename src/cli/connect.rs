@@ -119,7 +119,8 @@ pub struct ConnectArgs {
     /// How long `close` waits for the server's CLOSE before forcing a stop.
     #[arg(long, default_value_t = 10_000)]
     pub close_timeout_ms: u64,
-    /// Stop after this many seconds (default: when the client finishes, or on Ctrl-C).
+    /// Stop after this many seconds, finite and not negative (default: when the client
+    /// finishes, or on Ctrl-C).
     #[arg(long, value_name = "SECONDS", value_parser = parse_duration, allow_hyphen_values = true)]
     pub duration: Option<Duration>,
     /// Seed for masks and handshake keys (default: from the OS).
@@ -385,7 +386,9 @@ impl LineQueue {
 }
 
 /// Runs a blocking wait from inside a tokio task without stalling the runtime: on a
-/// multi-thread runtime the worker hands its other tasks to another thread first.
+/// multi-thread runtime (what `wsim` runs on) the worker hands its other tasks to
+/// another thread first. Elsewhere it simply blocks; the printer is a plain thread, so
+/// it still makes progress.
 fn block_outside_runtime<R>(f: impl FnOnce() -> R) -> R {
     match tokio::runtime::Handle::try_current() {
         Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
