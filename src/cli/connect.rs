@@ -269,8 +269,9 @@ pub const INTERRUPTED: i32 = 130;
 const QUEUE_LINES: usize = 1024;
 /// At most this many bytes of printed lines wait (one line is always admitted).
 const QUEUE_BYTES: usize = 1 << 20;
-/// After `--duration` or Ctrl-C: how long `destroy` may take before it is abandoned
-/// (a client stuck in a handshake or a long frame waits for the network on the device).
+/// After `--duration` or Ctrl-C: how long `destroy` may take before it is abandoned.
+/// On the device `stop()` waits for the task to notice: up to its 1 s poll when idle, up
+/// to `network_timeout_ms` in a handshake or a stalled frame; the model keeps that.
 const STOP_BUDGET: Duration = Duration::from_millis(50);
 /// After `--duration` or Ctrl-C: when the lines still queued stop being printed.
 const EXIT_BUDGET: Duration = Duration::from_millis(90);
@@ -549,7 +550,7 @@ pub async fn run(args: ConnectArgs, matches: &ArgMatches) -> i32 {
         // Not eprintln!: stderr may be a closed pipe by now.
         let _ = writeln!(
             std::io::stderr(),
-            "wsim connect: the client did not stop within {} ms (it waits on the network); left behind",
+            "wsim connect: exiting without the client's FINISH: it did not stop within {} ms (stop() waits for the task's 1 s poll or a network read, as on the device)",
             STOP_BUDGET.as_millis()
         );
     }
