@@ -7,6 +7,9 @@ use std::process::Stdio;
 
 use common::*;
 use serde_json::Value;
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
 use tokio::process::Command;
 
 async fn run_connect(args: &[&str]) -> (i32, Vec<Value>, String) {
@@ -157,4 +160,265 @@ async fn duration_bounds_a_run_against_a_dead_server() {
     assert!(t0.elapsed() < std::time::Duration::from_secs(5));
     assert_eq!(code, wsim::exit::FAILED);
     assert!(lines.iter().filter(|l| l["event"] == "before_connect").count() >= 2);
+}
+
+/// Starts `wsim connect ARGS` with stdout piped (not read unless the caller reads it).
+fn spawn_connect(args: &[&str]) -> tokio::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_wsim"))
+        .arg("connect")
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("wsim runs")
+}
+
+/// The peak resident set (VmHWM) of a running process, in KiB.
+fn vm_hwm_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// Waits for `child` to exit within `limit`, sampling its peak memory until it does.
+/// Returns the exit code, the time it took and the last VmHWM seen (KiB).
+async fn wait_sampling(child: &mut tokio::process::Child, limit: Duration) -> (i32, Duration, u64) {
+    let t0 = std::time::Instant::now();
+    let pid = child.id().expect("running");
+    let mut hwm = 0;
+    loop {
+        if let Some(kib) = vm_hwm_kib(pid) {
+            hwm = hwm.max(kib);
+        }
+        match tokio::time::timeout(Duration::from_millis(10), child.wait()).await {
+            Ok(status) => return (status.unwrap().code().unwrap_or(-1), t0.elapsed(), hwm),
+            Err(_) if t0.elapsed() > limit => panic!("wsim connect still running after {limit:?}"),
+            Err(_) => {}
+        }
+    }
+}
+
+/// Accepts connections on loopback and hands each stream, once its upgrade request has
+/// been read (`upgrade`: and answered with 101), to `serve`.
+async fn raw_listener<F, Fut>(upgrade: bool, serve: F) -> std::net::SocketAddr
+where
+    F: Fn(tokio::net::TcpStream) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let mut req = Vec::new();
+            let mut tmp = [0u8; 1024];
+            while !req.windows(4).any(|w| w == b"\r\n\r\n") {
+                match stream.read(&mut tmp).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => req.extend_from_slice(&tmp[..n]),
+                }
+            }
+            if upgrade {
+                let key = request_key(&String::from_utf8_lossy(&req));
+                let resp = format!(
+                    "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {}\r\n\r\n",
+                    wsim::esp::handshake::expected_accept(&key)
+                );
+                if stream.write_all(resp.as_bytes()).await.is_err() {
+                    continue;
+                }
+            }
+            tokio::spawn(serve(stream));
+        }
+    });
+    addr
+}
+
+/// A server that upgrades every connection and then writes 1000-byte text frames as
+/// fast as the client takes them, until the connection fails.
+async fn flood_server() -> std::net::SocketAddr {
+    let mut burst = Vec::new();
+    while burst.len() < 64 * 1024 {
+        burst.extend_from_slice(&frame(0x81, &[b'x'; 1000]));
+    }
+    let burst = std::sync::Arc::new(burst);
+    raw_listener(true, move |mut stream| {
+        let burst = burst.clone();
+        async move { while stream.write_all(&burst).await.is_ok() {} }
+    })
+    .await
+}
+
+/// A server that reads the upgrade request and never answers it.
+async fn stalled_handshake_server()
+-> (std::net::SocketAddr, tokio::sync::mpsc::UnboundedReceiver<()>) {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let addr = raw_listener(false, move |stream| {
+        let _ = tx.send(());
+        async move {
+            tokio::time::sleep(Duration::from_secs(60)).await;
+            drop(stream);
+        }
+    })
+    .await;
+    (addr, rx)
+}
+
+/// Sends SIGINT to a process.
+fn sigint(pid: u32) {
+    let ok = std::process::Command::new("kill")
+        .args(["-INT", &pid.to_string()])
+        .status()
+        .expect("kill runs")
+        .success();
+    assert!(ok, "kill -INT {pid}");
+}
+
+/// Reads a child's stdout to the end in the background; returns its line count and
+/// the first line.
+fn drain_stdout(
+    child: &mut tokio::process::Child,
+) -> tokio::task::JoinHandle<(usize, usize, String)> {
+    let mut out = child.stdout.take().expect("piped stdout");
+    tokio::spawn(async move {
+        let mut buf = vec![0u8; 256 * 1024];
+        let (mut lines, mut bytes, mut first) = (0, 0, Vec::new());
+        while let Ok(n) = out.read(&mut buf).await {
+            if n == 0 {
+                break;
+            }
+            if first.len() < 4096 {
+                first.extend_from_slice(&buf[..n.min(4096)]);
+            }
+            bytes += n;
+            lines += buf[..n].iter().filter(|&&b| b == b'\n').count();
+        }
+        let first = String::from_utf8_lossy(&first).lines().next().unwrap_or("").to_string();
+        (lines, bytes, first)
+    })
+}
+
+/// The memory bound asserted for a flooded client (the benchmark measures the figure).
+const FLOOD_RSS_LIMIT_KIB: u64 = 128 * 1024;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flooding_server_is_read_with_back_pressure_and_duration_ends_it() {
+    let addr = flood_server().await;
+    let uri = format!("ws://127.0.0.1:{}/flood", addr.port());
+    let mut child = spawn_connect(&[&uri, "--duration", "1"]);
+    let reader = drain_stdout(&mut child);
+    let (code, took, hwm) = wait_sampling(&mut child, Duration::from_secs(10)).await;
+    let (lines, bytes, first) = reader.await.unwrap();
+    assert_eq!(code, wsim::exit::SUCCESS);
+    assert!(took < Duration::from_secs(3), "--duration 1 took {took:?}");
+    assert!(hwm < FLOOD_RSS_LIMIT_KIB, "peak RSS {hwm} KiB");
+    // The flood was really read: thousands of 1000-byte frames were printed.
+    assert!(lines > 2000, "only {lines} lines ({bytes} bytes)");
+    assert!(first.contains("\"begin\""), "{first}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stdout_nobody_reads_holds_the_client_back_instead_of_growing_memory() {
+    let addr = flood_server().await;
+    let uri = format!("ws://127.0.0.1:{}/flood", addr.port());
+    // stdout is a pipe that is never read: the printer blocks, then the handler, then
+    // the client's reads.
+    let mut child = spawn_connect(&[&uri, "--duration", "1.5"]);
+    let (code, took, hwm) = wait_sampling(&mut child, Duration::from_secs(10)).await;
+    assert_eq!(code, wsim::exit::SUCCESS);
+    assert!(took < Duration::from_secs(4), "--duration 1.5 took {took:?}");
+    assert!(hwm < FLOOD_RSS_LIMIT_KIB, "peak RSS {hwm} KiB");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_during_a_flood_exits_with_interrupted() {
+    let addr = flood_server().await;
+    let uri = format!("ws://127.0.0.1:{}/flood", addr.port());
+    let mut child = spawn_connect(&[&uri]);
+    let reader = drain_stdout(&mut child);
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let t0 = std::time::Instant::now();
+    sigint(child.id().unwrap());
+    let (code, _, hwm) = wait_sampling(&mut child, Duration::from_secs(10)).await;
+    let took = t0.elapsed();
+    let (lines, _, _) = reader.await.unwrap();
+    assert_eq!(code, 130);
+    assert!(took < Duration::from_secs(2), "exit after SIGINT took {took:?}");
+    assert!(hwm < FLOOD_RSS_LIMIT_KIB, "peak RSS {hwm} KiB");
+    assert!(lines > 100, "only {lines} lines");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_during_a_stalled_handshake_exits_at_once() {
+    let (addr, mut accepted) = stalled_handshake_server().await;
+    let uri = format!("ws://127.0.0.1:{}/stall", addr.port());
+    let mut child = spawn_connect(&[&uri, "--network-timeout-ms", "30000"]);
+    let reader = drain_stdout(&mut child);
+    tokio::time::timeout(Duration::from_secs(10), accepted.recv())
+        .await
+        .expect("the client connects")
+        .expect("one connection");
+    // The request has been read; the client now waits for a response that never comes.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let t0 = std::time::Instant::now();
+    sigint(child.id().unwrap());
+    let (code, _, _) = wait_sampling(&mut child, Duration::from_secs(10)).await;
+    let took = t0.elapsed();
+    assert_eq!(code, 130);
+    assert!(took < Duration::from_secs(2), "exit after SIGINT took {took:?}");
+    let (lines, _, first) = reader.await.unwrap();
+    assert_eq!(lines, 2, "begin and before_connect only");
+    assert!(first.contains("\"begin\""), "{first}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn duration_ends_a_stalled_handshake() {
+    let (addr, _accepted) = stalled_handshake_server().await;
+    let uri = format!("ws://127.0.0.1:{}/stall", addr.port());
+    let mut child = spawn_connect(&[&uri, "--network-timeout-ms", "30000", "--duration", "0.5"]);
+    let reader = drain_stdout(&mut child);
+    let (code, took, _) = wait_sampling(&mut child, Duration::from_secs(10)).await;
+    assert_eq!(code, wsim::exit::FAILED, "never connected");
+    assert!(took < Duration::from_secs(3), "--duration 0.5 took {took:?}");
+    let (lines, _, _) = reader.await.unwrap();
+    assert_eq!(lines, 2, "begin and before_connect only");
+}
+
+#[tokio::test]
+async fn duration_must_be_a_finite_non_negative_number() {
+    for bad in ["inf", "-inf", "nan", "-1", "-0.5", "1e400", "soon", "1e30"] {
+        let (code, lines, stderr) = run_connect(&["ws://127.0.0.1:1/", "--duration", bad]).await;
+        assert_eq!(code, wsim::exit::BAD_INPUT, "--duration {bad}: {stderr}");
+        assert!(lines.is_empty(), "--duration {bad} printed events");
+        assert!(stderr.contains("--duration"), "--duration {bad}: {stderr}");
+        assert!(stderr.contains(&format!("{bad:?}")), "--duration {bad}: {stderr}");
+    }
+    // Zero is allowed: the client stops at once.
+    let (code, _, stderr) =
+        run_connect(&["ws://127.0.0.1:1/", "--duration", "0", "--disable-auto-reconnect"]).await;
+    assert!(code == wsim::exit::FAILED || code == wsim::exit::SUCCESS, "{code}: {stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_closed_stdout_ends_a_flooded_run() {
+    let addr = flood_server().await;
+    let uri = format!("ws://127.0.0.1:{}/flood", addr.port());
+    let mut child = spawn_connect(&[&uri]);
+    // As `wsim connect … | head`: read up to the first DATA line, then close the pipe.
+    let mut out = tokio::io::BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    while !line.contains("\"data\"") {
+        line.clear();
+        let n = tokio::time::timeout(Duration::from_secs(10), out.read_line(&mut line))
+            .await
+            .expect("a line in time")
+            .unwrap();
+        assert!(n > 0, "stdout ended early");
+    }
+    drop(out);
+    let (code, took, hwm) = wait_sampling(&mut child, Duration::from_secs(10)).await;
+    assert_eq!(code, wsim::exit::SUCCESS, "connected, then the output closed");
+    assert!(took < Duration::from_secs(3), "exit after the pipe closed took {took:?}");
+    assert!(hwm < FLOOD_RSS_LIMIT_KIB, "peak RSS {hwm} KiB");
 }

@@ -135,6 +135,9 @@ impl WsTransport {
     }
 }
 
+/// The piece size of [`WsReader::drain`].
+const DRAIN_PIECE: usize = 4096;
+
 /// The frame being read (`ws_transport_frame_state_t`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct FrameState {
@@ -232,6 +235,22 @@ impl WsReader {
         Ok(true)
     }
 
+    /// Reads and discards `len` payload bytes with `read_exact`'s rules (each read
+    /// bounded by `timeout_ms`; a timeout, the peer's close or an error ends it early),
+    /// through one buffer of at most [`DRAIN_PIECE`] bytes (on the heap, so the task's
+    /// future stays small), so nothing is allocated for what the peer only claims.
+    async fn drain(&mut self, len: u64, timeout_ms: i32) {
+        let mut sink = vec![0u8; len.min(DRAIN_PIECE as u64) as usize];
+        let mut left = len;
+        while left > 0 {
+            let piece = left.min(DRAIN_PIECE as u64) as usize;
+            if self.read_exact(&mut sink[..piece], timeout_ms, false).await.is_err() {
+                return;
+            }
+            left -= piece as u64;
+        }
+    }
+
     async fn read_header(&mut self, timeout_ms: i32) -> Result<Header, i32> {
         let mut h = [0u8; 2];
         if !self.read_exact(&mut h, timeout_ms, true).await? {
@@ -268,9 +287,9 @@ impl WsReader {
                 return Err(-1);
             }
             if control && len > 125 {
-                // The payload is drained before the read fails.
-                let mut sink = vec![0u8; len as usize];
-                let _ = self.read_exact(&mut sink, timeout_ms, false).await;
+                // The payload is drained before the read fails, in fixed-size pieces:
+                // the length is only what the peer claims (up to 2^31 - 1 here).
+                self.drain(len, timeout_ms).await;
                 return Err(-1);
             }
         }
