@@ -12,9 +12,8 @@ mod wire;
 pub use echo::{SubprotocolPolicy, serve_echo};
 pub use handle::{ServerError, ServerHandle, ServerKind};
 pub use io::ServerIo;
-pub use record::{Recorded, Recorder};
+pub use record::{REQUEST_LIMIT, RecordLimits, Recorded, Recorder};
 pub use script::{AcceptMode, ConnAction, HandshakeReply, ScriptBehaviour, serve_script};
 pub use wire::{
-    ClientFrame, ConnectionLog, Direction, WireEntry, frame_header, parse_client_frames,
-    server_frame,
+    ClientFrame, ConnectionLog, Direction, FrameCollector, WireEntry, frame_header, server_frame,
 };
