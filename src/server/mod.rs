@@ -9,8 +9,8 @@ mod record;
 mod script;
 mod wire;
 
-pub use echo::{SubprotocolPolicy, serve_echo};
-pub use handle::{ServerError, ServerHandle, ServerKind};
+pub use echo::{EchoLimits, SubprotocolPolicy, serve_echo};
+pub use handle::{ServerError, ServerHandle, ServerKind, ServerOptions};
 pub use io::ServerIo;
 pub use record::{REQUEST_LIMIT, RecordLimits, Recorded, Recorder};
 pub use script::{AcceptMode, ConnAction, HandshakeReply, ScriptBehaviour, serve_script};
