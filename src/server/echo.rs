@@ -6,7 +6,13 @@ use std::time::Duration;
 use futures_util::{SinkExt, StreamExt};
 use serde::{Deserialize, Serialize};
 use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
+use tokio_tungstenite::tungstenite::Error as WsError;
+use tokio_tungstenite::tungstenite::protocol::frame::CloseFrame;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+
+/// How long the CLOSE of an over-limit message may take to write.
+const CLOSE_LIMIT: Duration = Duration::from_secs(1);
 
 use super::io::ServerIo;
 
@@ -91,9 +97,20 @@ pub async fn serve_echo<S: ServerIo>(
     let Ok(Ok(mut ws)) = tokio::time::timeout(handshake_timeout, handshake).await else {
         return;
     };
-    while let Some(Ok(msg)) = ws.next().await {
-        if (msg.is_text() || msg.is_binary()) && ws.send(msg).await.is_err() {
-            return;
+    loop {
+        match ws.next().await {
+            Some(Ok(msg)) => {
+                if (msg.is_text() || msg.is_binary()) && ws.send(msg).await.is_err() {
+                    return;
+                }
+            }
+            Some(Err(WsError::Capacity(e))) => {
+                // Too big for the limits: say so (1009) before the connection ends.
+                let close = CloseFrame { code: CloseCode::Size, reason: e.to_string().into() };
+                let _ = tokio::time::timeout(CLOSE_LIMIT, ws.close(Some(close))).await;
+                return;
+            }
+            Some(Err(_)) | None => return,
         }
     }
 }
