@@ -2,6 +2,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
+use std::io::Write;
 use std::time::Duration;
 
 use clap::Args;
@@ -136,10 +137,16 @@ pub async fn serve_cmd(args: ServeArgs) -> i32 {
             return exit::BAD_INPUT;
         }
     };
-    println!("ws echo:  {}/", ws.url());
-    println!("wss echo: {}/", wss.url());
-    println!("CA certificate: {}", args.certs_dir.join("ca.pem").display());
-    println!("Ctrl-C to stop.");
+    // A closed stdout (the reader went away) must not take the servers down.
+    let banner = format!(
+        "ws echo:  {}/\nwss echo: {}/\nCA certificate: {}\nCtrl-C to stop.\n",
+        ws.url(),
+        wss.url(),
+        args.certs_dir.join("ca.pem").display()
+    );
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(banner.as_bytes()).and_then(|()| out.flush());
+    drop(out);
     // A panic in a server task is reported, not lost; the other server keeps running.
     let mut reported = [false, false];
     let mut tick = tokio::time::interval(Duration::from_secs(1));
