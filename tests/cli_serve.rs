@@ -88,7 +88,10 @@ fn certs_writes_the_test_pki() {
 
 /// A `wsim serve` on free loopback ports with `extra` options: the guard, the ws
 /// address, and the server's stderr.
-fn start_serve(tag: &str, extra: &[&str]) -> (Serve, std::net::SocketAddr, std::process::ChildStderr) {
+fn start_serve(
+    tag: &str,
+    extra: &[&str],
+) -> (Serve, std::net::SocketAddr, std::process::ChildStderr) {
     start_serve_with(tag, None, extra)
 }
 
@@ -295,9 +298,7 @@ async fn a_long_running_server_keeps_nothing_once_a_connection_ends() {
 #[tokio::test]
 async fn a_flood_of_frames_does_not_grow_a_scenario_server_record_past_its_limits() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    use wsim::server::{
-        RecordLimits, ScriptBehaviour, ServerHandle, ServerKind, ServerOptions,
-    };
+    use wsim::server::{RecordLimits, ScriptBehaviour, ServerHandle, ServerKind, ServerOptions};
     let limits = RecordLimits { connections: 4, bytes: 100_000, frames: 500, wire_entries: 300 };
     let options = ServerOptions { record: limits, ..ServerOptions::scenario() };
     let bind = "127.0.0.1:0".parse().unwrap();

@@ -1,8 +1,8 @@
 //! `wsim serve` (long-running echo servers) and `wsim certs` (the test PKI as files).
 
+use std::io::Write;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
-use std::io::Write;
 use std::time::Duration;
 
 use clap::Args;

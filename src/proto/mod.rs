@@ -13,8 +13,7 @@ mod handshake;
 mod mask;
 
 pub use frame::{
-    Decoded, FrameDecoder, FrameHeader, LengthForm, MAX_HEADER_LEN, Opcode, RawHeader,
-    encode_frame,
+    Decoded, FrameDecoder, FrameHeader, LengthForm, MAX_HEADER_LEN, Opcode, RawHeader, encode_frame,
 };
 pub use handshake::{HeaderScan, ScanState, WS_GUID, accept_key, find_header_end};
 pub use mask::apply_mask;

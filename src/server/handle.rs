@@ -188,7 +188,8 @@ impl ServerHandle {
         let listener = TcpListener::bind(bind)
             .await
             .map_err(|source| ServerError::Bind { addr: bind, source })?;
-        let addr = listener.local_addr().map_err(|source| ServerError::Bind { addr: bind, source })?;
+        let addr =
+            listener.local_addr().map_err(|source| ServerError::Bind { addr: bind, source })?;
         Ok(Self::spawn(name, addr, Accepting::Tcp(listener), kind, tls, options))
     }
 
@@ -230,7 +231,8 @@ impl ServerHandle {
         let mut tasks = JoinSet::new();
         let is_tls = tls.is_some();
         let (failure, open) = (Failure::default(), OpenCount::default());
-        let (rec, cur, fail, count) = (recorder.clone(), current.clone(), failure.clone(), open.clone());
+        let (rec, cur, fail, count) =
+            (recorder.clone(), current.clone(), failure.clone(), open.clone());
         let server = name.to_string();
         let accept_loop = async move {
             let mut conns = JoinSet::new();
@@ -443,7 +445,9 @@ impl ConnContext {
         let stream = Watched { inner: stream, activity: activity.clone() };
         let serving = async {
             match self.tls {
-                None => serve(self.rec.wrap(stream), self.kind, self.index, rx, &self.options).await,
+                None => {
+                    serve(self.rec.wrap(stream), self.kind, self.index, rx, &self.options).await
+                }
                 Some(cfg) => {
                     let acceptor = tokio_rustls::TlsAcceptor::from(cfg);
                     let limit = self.options.handshake_timeout;

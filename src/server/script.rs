@@ -8,8 +8,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
 
 use super::io::ServerIo;
-use super::record::Recorded;
 use super::record::REQUEST_LIMIT;
+use super::record::Recorded;
 use crate::proto::{Decoded, FrameDecoder, FrameHeader, HeaderScan, Opcode, ScanState, accept_key};
 
 /// What the server puts in `Sec-WebSocket-Accept`.
@@ -255,7 +255,8 @@ pub async fn serve_script<S: ServerIo>(
         drain_until_closed(&mut stream).await;
         return;
     }
-    let mut replies = Replies { behaviour, close_sent: false, decoder: FrameDecoder::new(), current: None };
+    let mut replies =
+        Replies { behaviour, close_sent: false, decoder: FrameDecoder::new(), current: None };
     if replies.handle(&mut stream, &early).await.is_break() {
         return;
     }

@@ -189,8 +189,14 @@ mod tests {
         let f = server_frame(0x82, &[9; 1000]);
         let (frames, _) = collect(&[f.clone(), f].concat(), 1500);
         assert_eq!(frames.len(), 2);
-        assert_eq!((frames[0].len, frames[0].payload.len(), frames[0].truncated), (1000, 1000, false));
-        assert_eq!((frames[1].len, frames[1].payload.len(), frames[1].truncated), (1000, 500, true));
+        assert_eq!(
+            (frames[0].len, frames[0].payload.len(), frames[0].truncated),
+            (1000, 1000, false)
+        );
+        assert_eq!(
+            (frames[1].len, frames[1].payload.len(), frames[1].truncated),
+            (1000, 500, true)
+        );
     }
 
     #[test]
