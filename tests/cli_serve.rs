@@ -336,3 +336,55 @@ async fn wait_for(mut cond: impl FnMut() -> bool) -> bool {
     }
     false
 }
+
+#[tokio::test]
+async fn a_scripted_server_streams_its_echo_of_a_frame_claiming_two_to_the_64_bytes() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use wsim::server::{ScriptBehaviour, ServerHandle, ServerKind};
+    let behaviour = ScriptBehaviour { echo: true, ..ScriptBehaviour::default() };
+    let bind = "127.0.0.1:0".parse().unwrap();
+    let server = ServerHandle::start("s", bind, ServerKind::Script(behaviour), None).await.unwrap();
+    let mut tcp = tokio::net::TcpStream::connect(server.addr()).await.unwrap();
+    tcp.write_all(b"GET / HTTP/1.1\r\nSec-WebSocket-Key: x\r\n\r\n").await.unwrap();
+    let mut answer = Vec::new();
+    while wsim::proto::find_header_end(&answer).is_none() {
+        let mut b = [0u8; 1];
+        tcp.read_exact(&mut b).await.unwrap();
+        answer.push(b[0]);
+    }
+    let header = masked(wsim::proto::Opcode::Binary, u64::MAX);
+    let sent = 3 << 20;
+    let (mut rd, mut wr) = tcp.into_split();
+    let writer = tokio::spawn(async move {
+        wr.write_all(&header.encode()).await.unwrap();
+        let mut chunk = vec![0x5Au8; 64 * 1024];
+        wsim::proto::apply_mask([0x11, 0x22, 0x33, 0x44], 0, &mut chunk);
+        for _ in 0..sent / chunk.len() {
+            wr.write_all(&chunk).await.unwrap();
+        }
+        wr
+    });
+    // The echo comes back while the frame is still arriving: the same claimed length,
+    // the payload unmasked.
+    let mut got = Vec::new();
+    let want = 10 + sent - (1 << 20);
+    let read = tokio::time::timeout(std::time::Duration::from_secs(20), async {
+        let mut b = vec![0u8; 64 * 1024];
+        while got.len() < want {
+            let n = rd.read(&mut b).await.unwrap();
+            assert!(n > 0, "closed after {} bytes", got.len());
+            got.extend_from_slice(&b[..n]);
+        }
+    })
+    .await;
+    assert!(read.is_ok(), "the echo streams: {} bytes came", got.len());
+    let echoed = wsim::proto::FrameHeader::parse(&got).unwrap().0;
+    assert_eq!(
+        (echoed.opcode, echoed.len, echoed.mask),
+        (wsim::proto::Opcode::Binary, u64::MAX, None)
+    );
+    assert!(got[10..].iter().all(|&b| b == 0x5A));
+    let _wr = writer.await.unwrap();
+    assert!(server.connections()[0].frames.is_empty(), "an unfinished frame is not recorded");
+    assert_eq!(server.failure(), None);
+}

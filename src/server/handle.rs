@@ -240,6 +240,8 @@ impl ServerHandle {
             let mut failing = false;
             loop {
                 let accepted = tokio::select! {
+                    // Fixed order: no draw from tokio's RNG in the simulated world.
+                    biased;
                     // Finished connections are reaped at once: nothing of them stays.
                     Some(_) = conns.join_next(), if !conns.is_empty() => continue,
                     a = accepting.accept() => a,
@@ -359,7 +361,7 @@ impl ServerHandle {
         let mut rx = self.recorder.subscribe();
         let check = async {
             loop {
-                if pred(&self.recorder.snapshot()) {
+                if self.recorder.with_logs(&pred) {
                     return;
                 }
                 if rx.changed().await.is_err() {
@@ -461,6 +463,7 @@ impl ConnContext {
             None => serving.await,
             Some(idle) => {
                 tokio::select! {
+                    biased;
                     _ = serving => {}
                     _ = activity.idle_for(idle) => {}
                 }

@@ -94,6 +94,11 @@ impl Recorder {
         self.lock().logs.clone()
     }
 
+    /// Calls `f` with the logs as they are, without copying them.
+    pub fn with_logs<R>(&self, f: impl FnOnce(&[ConnectionLog]) -> R) -> R {
+        f(&self.lock().logs)
+    }
+
     /// Connections served but not recorded (over the connection limit).
     pub fn dropped_connections(&self) -> u64 {
         self.lock().dropped_connections

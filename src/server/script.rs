@@ -255,8 +255,7 @@ pub async fn serve_script<S: ServerIo>(
         drain_until_closed(&mut stream).await;
         return;
     }
-    let mut replies =
-        Replies { behaviour, close_sent: false, decoder: FrameDecoder::new(), current: None };
+    let mut replies = Replies::new(behaviour);
     if replies.handle(&mut stream, &early).await.is_break() {
         return;
     }
@@ -265,7 +264,7 @@ pub async fn serve_script<S: ServerIo>(
         tokio::select! {
             biased;
             // A reply being streamed is not cut by a step's frames.
-            action = actions.recv(), if replies.current.is_none() => match action {
+            action = actions.recv(), if !replies.mid_reply => match action {
                 None => return,
                 Some(ConnAction::Write { chunks, gap_ms, sends_close }) => {
                     replies.close_sent |= sends_close;
@@ -298,35 +297,60 @@ pub async fn serve_script<S: ServerIo>(
     }
 }
 
+/// The most of one reply held back until its frame is complete; a longer reply is
+/// written as it arrives.
+const REPLY_BUFFER: usize = 1 << 20;
+
 /// The automatic replies of a scripted connection: PONG for PING, CLOSE for CLOSE, echo
-/// of data frames. A reply is streamed as the client's frame arrives (same length,
-/// payload unmasked), so a frame of any claimed length costs no memory.
+/// of data frames (same length, payload unmasked). A reply is written in one piece once
+/// the client's frame is complete, as long as it fits [`REPLY_BUFFER`]; a longer one is
+/// written as the frame arrives, so a frame of any claimed length costs bounded memory.
 struct Replies {
     behaviour: ScriptBehaviour,
     close_sent: bool,
     decoder: FrameDecoder,
     /// The client frame being read: its header, and whether it is being answered.
     current: Option<(FrameHeader, bool)>,
+    /// The reply held back so far.
+    out: Vec<u8>,
+    /// Part of the current reply is already on the wire: a step's frames must wait,
+    /// or they would land inside it.
+    mid_reply: bool,
 }
 
 impl Replies {
-    /// Handles bytes from the client; `Break` when the connection is over. A reply is
-    /// written in one piece when its frame is complete (as a whole reply was before),
-    /// or with what arrived when the frame goes on past these bytes.
+    fn new(behaviour: ScriptBehaviour) -> Self {
+        Replies {
+            behaviour,
+            close_sent: false,
+            decoder: FrameDecoder::new(),
+            current: None,
+            out: Vec::new(),
+            mid_reply: false,
+        }
+    }
+
+    async fn write<S: ServerIo>(&mut self, stream: &mut Recorded<S>) -> std::io::Result<()> {
+        if !self.out.is_empty() {
+            stream.write_all(&self.out).await?;
+            stream.flush().await?;
+            self.out.clear();
+        }
+        Ok(())
+    }
+
+    /// Handles bytes from the client; `Break` when the connection is over.
     async fn handle<S: ServerIo>(
         &mut self,
         stream: &mut Recorded<S>,
         mut bytes: &[u8],
     ) -> std::ops::ControlFlow<()> {
         use std::ops::ControlFlow::{Break, Continue};
-        let mut out = Vec::new();
         loop {
             let (used, got) = self.decoder.next(bytes);
             bytes = &bytes[used..];
-            let mut end_of_frame = false;
-            let mut closing = false;
             match got {
-                None => {}
+                None => return Continue(()),
                 Some(Decoded::Header { header, .. }) => {
                     let b0 = match header.opcode {
                         Opcode::Ping if self.behaviour.reply_ping => Some(0x8A),
@@ -342,38 +366,38 @@ impl Replies {
                     };
                     self.current = Some((header, b0.is_some()));
                     if let Some(b0) = b0 {
-                        out.extend_from_slice(&FrameHeader::from_b0(b0, header.len).encode());
+                        self.out.extend_from_slice(&FrameHeader::from_b0(b0, header.len).encode());
                     }
                 }
                 Some(Decoded::Payload { bytes, offset }) => {
                     if let Some((h, true)) = self.current {
-                        let at = out.len();
-                        out.extend_from_slice(bytes);
+                        let at = self.out.len();
+                        self.out.extend_from_slice(bytes);
                         if let Some(m) = h.mask {
-                            crate::proto::apply_mask(m, offset, &mut out[at..]);
+                            crate::proto::apply_mask(m, offset, &mut self.out[at..]);
+                        }
+                        if self.out.len() >= REPLY_BUFFER {
+                            self.mid_reply = true;
+                            if self.write(stream).await.is_err() {
+                                return Break(());
+                            }
                         }
                     }
                 }
                 Some(Decoded::End) => {
-                    end_of_frame = true;
-                    closing = self.current.take().is_some_and(|(h, _)| {
+                    self.mid_reply = false;
+                    if self.write(stream).await.is_err() {
+                        return Break(());
+                    }
+                    let closing = self.current.take().is_some_and(|(h, _)| {
                         h.opcode == Opcode::Close && (self.behaviour.reply_close || self.close_sent)
                     });
+                    if closing {
+                        let _ = stream.shutdown().await;
+                        drain_until_closed(stream).await;
+                        return Break(());
+                    }
                 }
-            }
-            if (end_of_frame || got.is_none()) && !out.is_empty() {
-                if stream.write_all(&out).await.is_err() || stream.flush().await.is_err() {
-                    return Break(());
-                }
-                out.clear();
-            }
-            if closing {
-                let _ = stream.shutdown().await;
-                drain_until_closed(stream).await;
-                return Break(());
-            }
-            if got.is_none() {
-                return Continue(());
             }
         }
     }
