@@ -4,14 +4,11 @@
 
 use std::net::SocketAddr;
 use std::panic::AssertUnwindSafe;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use futures_util::FutureExt;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::Instant;
 
 use tokio::net::TcpListener;
@@ -19,7 +16,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
 use super::echo::{EchoLimits, SubprotocolPolicy, serve_echo};
-use super::io::ServerIo;
+use super::io::{Observe, ServerIo, Tap};
 use super::record::{RecordLimits, Recorder};
 use super::script::{ConnAction, ScriptBehaviour, serve_script};
 use super::wire::ConnectionLog;
@@ -444,7 +441,7 @@ struct ConnContext {
 impl ConnContext {
     async fn run<S: ServerIo>(self, stream: S, rx: mpsc::UnboundedReceiver<ConnAction>) {
         let activity = Activity::new();
-        let stream = Watched { inner: stream, activity: activity.clone() };
+        let stream = Tap::new(stream, activity.clone());
         let serving = async {
             match self.tls {
                 None => {
@@ -516,52 +513,15 @@ impl Activity {
     }
 }
 
-/// A stream that notes each byte moved in its [`Activity`].
-struct Watched<S> {
-    inner: S,
-    activity: Activity,
-}
-
-impl<S: AsyncRead + Unpin> AsyncRead for Watched<S> {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<std::io::Result<()>> {
-        let before = buf.filled().len();
-        let r = Pin::new(&mut self.inner).poll_read(cx, buf);
-        if buf.filled().len() > before {
-            self.activity.touch();
-        }
-        r
-    }
-}
-
-impl<S: AsyncWrite + Unpin> AsyncWrite for Watched<S> {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<std::io::Result<usize>> {
-        let r = Pin::new(&mut self.inner).poll_write(cx, buf);
-        if matches!(r, Poll::Ready(Ok(n)) if n > 0) {
-            self.activity.touch();
-        }
-        r
+impl Observe for Activity {
+    fn read(&mut self, _: &[u8]) {
+        self.touch();
     }
 
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
-    }
+    fn read_ended(&mut self) {}
 
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
-    }
-}
-
-impl<S: ServerIo> ServerIo for Watched<S> {
-    fn set_reset_on_drop(&self) {
-        self.inner.set_reset_on_drop();
+    fn wrote(&mut self, _: &[u8]) {
+        self.touch();
     }
 }
 

@@ -11,8 +11,8 @@ mod wire;
 
 pub use echo::{EchoLimits, SubprotocolPolicy, serve_echo};
 pub use handle::{ServerError, ServerHandle, ServerKind, ServerOptions};
-pub use io::ServerIo;
-pub use record::{REQUEST_LIMIT, RecordLimits, Recorded, Recorder};
+pub use io::{Observe, ServerIo, Tap};
+pub use record::{ConnRecord, REQUEST_LIMIT, RecordLimits, Recorded, Recorder};
 pub use script::{AcceptMode, ConnAction, HandshakeReply, ScriptBehaviour, serve_script};
 pub use wire::{
     ClientFrame, ConnectionLog, Direction, FrameCollector, WireEntry, frame_header, server_frame,

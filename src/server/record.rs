@@ -1,15 +1,12 @@
 //! A stream wrapper that records what crosses it: the handshake request, the frames each
 //! way, and a wire log with times, within limits a peer cannot push past.
 
-use std::pin::Pin;
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
 
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use super::io::ServerIo;
+use super::io::{Observe, Tap};
 use super::wire::{ClientFrame, ConnectionLog, Direction, FrameCollector, WireEntry};
 use crate::proto::{HeaderScan, ScanState};
 
@@ -130,13 +127,9 @@ impl Recorder {
         if conn.is_some() {
             self.changed.send_modify(|v| *v += 1);
         }
-        Recorded {
-            inner: stream,
-            rec: self.clone(),
-            conn,
-            rx: Side::default(),
-            tx: Side::default(),
-        }
+        let record =
+            ConnRecord { rec: self.clone(), conn, rx: Side::default(), tx: Side::default() };
+        Tap::new(stream, record)
     }
 
     fn now_ms(&self) -> u64 {
@@ -207,21 +200,19 @@ impl Side {
 }
 
 /// A stream whose traffic goes into a [`Recorder`].
+pub type Recorded<S> = Tap<S, ConnRecord>;
+
+/// One connection's entry in a [`Recorder`] (nothing when the recorder keeps none), fed
+/// by the [`Tap`] around the connection's stream.
 #[derive(Debug)]
-pub struct Recorded<S> {
-    inner: S,
+pub struct ConnRecord {
     rec: Recorder,
     conn: Option<usize>,
     rx: Side,
     tx: Side,
 }
 
-impl<S> Recorded<S> {
-    /// The wrapped stream.
-    pub fn get_ref(&self) -> &S {
-        &self.inner
-    }
-
+impl ConnRecord {
     /// Notes that the client closed the connection.
     pub fn mark_client_closed(&self) {
         if let Some(c) = self.conn {
@@ -268,56 +259,17 @@ impl<S> Recorded<S> {
     }
 }
 
-impl<S: AsyncRead + Unpin> AsyncRead for Recorded<S> {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<std::io::Result<()>> {
-        let before = buf.filled().len();
-        let r = Pin::new(&mut self.inner).poll_read(cx, buf);
-        if self.conn.is_none() {
-            return r;
-        }
-        if let Poll::Ready(Ok(())) = r {
-            let got = &buf.filled()[before..];
-            if got.is_empty() {
-                self.mark_client_closed();
-            } else {
-                self.on_bytes(Direction::Rx, got);
-            }
-        } else if let Poll::Ready(Err(_)) = r {
-            self.mark_client_closed();
-        }
-        r
-    }
-}
-
-impl<S: AsyncWrite + Unpin> AsyncWrite for Recorded<S> {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<std::io::Result<usize>> {
-        let r = Pin::new(&mut self.inner).poll_write(cx, buf);
-        if let Poll::Ready(Ok(n)) = r {
-            self.on_bytes(Direction::Tx, &buf[..n]);
-        }
-        r
+impl Observe for ConnRecord {
+    fn read(&mut self, bytes: &[u8]) {
+        self.on_bytes(Direction::Rx, bytes);
     }
 
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
+    fn read_ended(&mut self) {
+        self.mark_client_closed();
     }
 
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
-    }
-}
-
-impl<S: ServerIo> ServerIo for Recorded<S> {
-    fn set_reset_on_drop(&self) {
-        self.inner.set_reset_on_drop();
+    fn wrote(&mut self, bytes: &[u8]) {
+        self.on_bytes(Direction::Tx, bytes);
     }
 }
 
@@ -340,10 +292,10 @@ mod tests {
         let rec = Recorder::new();
         let mut r = rec.wrap(());
         let bytes = [REQUEST, &masked(b"hi")[..]].concat();
-        r.on_bytes(Direction::Rx, &bytes[..10]);
-        r.on_bytes(Direction::Rx, &bytes[10..]);
-        r.on_bytes(Direction::Tx, b"HTTP/1.1 101 OK\r\n\r\n");
-        r.on_bytes(Direction::Tx, &server_frame(0x81, b"yo"));
+        r.observer_mut().on_bytes(Direction::Rx, &bytes[..10]);
+        r.observer_mut().on_bytes(Direction::Rx, &bytes[10..]);
+        r.observer_mut().on_bytes(Direction::Tx, b"HTTP/1.1 101 OK\r\n\r\n");
+        r.observer_mut().on_bytes(Direction::Tx, &server_frame(0x81, b"yo"));
         let log = &rec.snapshot()[0];
         assert_eq!(log.request.as_bytes(), REQUEST);
         assert_eq!(log.frames.len(), 1);
@@ -357,10 +309,10 @@ mod tests {
         let limits = RecordLimits { connections: 2, bytes: 10_000, frames: 50, wire_entries: 20 };
         let rec = Recorder::with_limits(limits);
         let mut r = rec.wrap(());
-        r.on_bytes(Direction::Rx, REQUEST);
+        r.observer_mut().on_bytes(Direction::Rx, REQUEST);
         let frame = masked(&[7; 1000]);
         for _ in 0..1000 {
-            r.on_bytes(Direction::Rx, &frame);
+            r.observer_mut().on_bytes(Direction::Rx, &frame);
         }
         let log = &rec.snapshot()[0];
         assert_eq!(log.frames.len(), 50);
@@ -382,12 +334,12 @@ mod tests {
     fn a_frame_claiming_two_to_the_64_bytes_is_not_a_panic() {
         let rec = Recorder::new();
         let mut r = rec.wrap(());
-        r.on_bytes(Direction::Rx, REQUEST);
+        r.observer_mut().on_bytes(Direction::Rx, REQUEST);
         let mut f = frame_header(0x82, u64::MAX);
         f[1] |= 0x80;
         f.extend_from_slice(&[0, 0, 0, 0]);
-        r.on_bytes(Direction::Rx, &f);
-        r.on_bytes(Direction::Rx, &[0; 4096]);
+        r.observer_mut().on_bytes(Direction::Rx, &f);
+        r.observer_mut().on_bytes(Direction::Rx, &[0; 4096]);
         assert!(rec.snapshot()[0].frames.is_empty());
     }
 
@@ -395,8 +347,8 @@ mod tests {
     fn an_oversized_request_is_kept_up_to_the_limit_and_frames_are_not_parsed() {
         let rec = Recorder::new();
         let mut r = rec.wrap(());
-        r.on_bytes(Direction::Rx, &vec![b'a'; REQUEST_LIMIT + 10]);
-        r.on_bytes(Direction::Rx, &server_frame(0x81, b"x"));
+        r.observer_mut().on_bytes(Direction::Rx, &vec![b'a'; REQUEST_LIMIT + 10]);
+        r.observer_mut().on_bytes(Direction::Rx, &server_frame(0x81, b"x"));
         let log = &rec.snapshot()[0];
         assert_eq!(log.request.len(), REQUEST_LIMIT);
         assert!(log.frames.is_empty());
@@ -406,8 +358,8 @@ mod tests {
     fn a_recorder_without_limits_keeps_nothing() {
         let rec = Recorder::with_limits(RecordLimits::NONE);
         let mut r = rec.wrap(());
-        r.on_bytes(Direction::Rx, REQUEST);
-        r.mark_client_closed();
+        r.observer_mut().on_bytes(Direction::Rx, REQUEST);
+        r.observer().mark_client_closed();
         assert!(rec.snapshot().is_empty());
         assert_eq!(rec.dropped_connections(), 1);
     }
