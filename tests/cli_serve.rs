@@ -208,8 +208,9 @@ fn a_frame_claiming_two_to_the_64_bytes_closes_its_connection_not_the_server() {
     let mut c = Raw::handshake(addr);
     c.send(masked(wsim::proto::Opcode::Binary, u64::MAX), &[0; 64]);
     let (got, _) = c.read_to_close();
-    let close = wsim::proto::FrameHeader::parse(&got).map(|(h, _)| h.opcode);
-    assert_eq!(close, Some(wsim::proto::Opcode::Close), "a CLOSE before the end: {got:02x?}");
+    let (close, at) = wsim::proto::FrameHeader::parse(&got).expect("a frame before the end");
+    assert_eq!(close.opcode, wsim::proto::Opcode::Close, "a CLOSE: {got:02x?}");
+    assert_eq!(got.get(at..at + 2), Some(&1009u16.to_be_bytes()[..]), "code 1009 (too big)");
     assert!(guard.0.try_wait().unwrap().is_none(), "the server is still running");
     echo_once(addr);
 }
