@@ -11,6 +11,7 @@ pub mod dut;
 pub mod esp;
 pub mod exit;
 pub mod net;
+pub mod proto;
 pub mod report;
 pub mod run;
 pub mod scenario;

@@ -26,6 +26,13 @@ enum Command {
     /// Connect the client model to a server and print every event as a JSON line.
     Connect(Box<cli::connect::ConnectArgs>),
     /// Run ws and wss echo servers for manual use and firmware development.
+    ///
+    /// The servers keep no history: nothing of a connection stays once it ends, and a
+    /// message or frame over 16 MiB closes its connection (CLOSE 1009). A connection that
+    /// moves no byte either way for --idle-timeout-secs is closed (this also ends
+    /// half-open connections whose peer vanished), as is one whose TLS and WebSocket
+    /// handshake takes longer than --handshake-timeout-secs. When accepting fails (e.g.
+    /// out of file descriptors) a server says so once and retries every 100 ms.
     Serve(cli::serve::ServeArgs),
     /// Write the test certificates (CA, server, bad ones, mTLS client) as files.
     Certs(cli::serve::CertsArgs),

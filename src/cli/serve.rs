@@ -1,16 +1,19 @@
 //! `wsim serve` (long-running echo servers) and `wsim certs` (the test PKI as files).
 
+use std::io::Write;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use clap::Args;
 use rustls::pki_types::pem::PemObject;
 
 use wsim::certs::{ServerCert, TestPki};
 use wsim::exit;
-use wsim::server::{ServerHandle, ServerKind, SubprotocolPolicy};
+use wsim::server::{ServerHandle, ServerKind, ServerOptions, SubprotocolPolicy};
 
-/// Options of `wsim serve`.
+/// Options of `wsim serve` (what the servers keep and when they close is in the
+/// command's help, `src/main.rs`).
 #[derive(Debug, Args)]
 pub struct ServeArgs {
     /// Address to listen on; anything but loopback must be named here explicitly.
@@ -28,6 +31,15 @@ pub struct ServeArgs {
     /// Answer the first offered subprotocol.
     #[arg(long)]
     pub echo_subprotocol: bool,
+    /// Close a connection after this many seconds without a byte either way.
+    #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub idle_timeout_secs: u64,
+    /// Close a connection whose TLS and WebSocket handshake takes longer than this.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3_600))]
+    pub handshake_timeout_secs: u64,
+    /// Connections served at once per server; more are closed when accepted.
+    #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub max_connections: u64,
 }
 
 /// Options of `wsim certs`.
@@ -97,18 +109,25 @@ pub async fn serve_cmd(args: ServeArgs) -> i32 {
     };
     let policy =
         if args.echo_subprotocol { SubprotocolPolicy::First } else { SubprotocolPolicy::None };
-    let ws = ServerHandle::start(
+    let options = ServerOptions::long_running(
+        Duration::from_secs(args.idle_timeout_secs),
+        Duration::from_secs(args.handshake_timeout_secs),
+        args.max_connections as usize,
+    );
+    let ws = ServerHandle::start_with(
         "ws",
         SocketAddr::new(args.bind, args.port),
         ServerKind::Echo(policy.clone()),
         None,
+        options.clone(),
     )
     .await;
-    let wss = ServerHandle::start(
+    let wss = ServerHandle::start_with(
         "wss",
         SocketAddr::new(args.bind, args.tls_port),
         ServerKind::Echo(policy),
         tls,
+        options,
     )
     .await;
     let (ws, wss) = match (ws, wss) {
@@ -118,10 +137,31 @@ pub async fn serve_cmd(args: ServeArgs) -> i32 {
             return exit::BAD_INPUT;
         }
     };
-    println!("ws echo:  {}/", ws.url());
-    println!("wss echo: {}/", wss.url());
-    println!("CA certificate: {}", args.certs_dir.join("ca.pem").display());
-    println!("Ctrl-C to stop.");
-    let _ = tokio::signal::ctrl_c().await;
-    exit::SUCCESS
+    // A closed stdout (the reader went away) must not take the servers down.
+    let banner = format!(
+        "ws echo:  {}/\nwss echo: {}/\nCA certificate: {}\nCtrl-C to stop.\n",
+        ws.url(),
+        wss.url(),
+        args.certs_dir.join("ca.pem").display()
+    );
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(banner.as_bytes()).and_then(|()| out.flush());
+    drop(out);
+    // A panic in a server task is reported, not lost; the other server keeps running.
+    let mut reported = [false, false];
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => break,
+            _ = tick.tick() => {
+                for (i, s) in [&ws, &wss].into_iter().enumerate() {
+                    if let Some(f) = s.failure().filter(|_| !reported[i]) {
+                        eprintln!("error: {f}");
+                        reported[i] = true;
+                    }
+                }
+            }
+        }
+    }
+    if ws.failure().is_some() || wss.failure().is_some() { exit::INTERNAL } else { exit::SUCCESS }
 }

@@ -12,6 +12,9 @@ use tokio::time::{Instant, sleep_until};
 
 use super::rng::SharedRng;
 use super::toxic::{ActiveToxic, Direction, FrameFault, Toxic};
+use crate::proto::{
+    Decoded, FrameDecoder, FrameHeader, HeaderScan, Opcode, ScanState, encode_frame,
+};
 
 /// The state of a whole connection, shared by its two directions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,59 +55,36 @@ pub fn new_ctl() -> ConnCtl {
     Arc::new(watch::Sender::new(ConnState::Open))
 }
 
-/// Per-direction state of the frame-aware toxic.
+/// Per-direction state of the frame-aware toxic. Frames pass through as their bytes
+/// arrive; nothing is held back waiting for a whole frame, so a frame claiming any
+/// length costs no memory here.
 #[derive(Default)]
 struct FrameState {
-    pending: Vec<u8>,
+    decoder: FrameDecoder,
+    /// The index of the frame being read.
     index: usize,
+    /// Bytes of that frame seen so far (header included).
+    seen: usize,
     stalled: bool,
 }
 
-fn frame_len(b: &[u8]) -> Option<usize> {
-    if b.len() < 2 {
-        return None;
-    }
-    let masked = if b[1] & 0x80 != 0 { 4 } else { 0 };
-    let (len, hdr) = match b[1] & 0x7F {
-        126 if b.len() >= 4 => (u16::from_be_bytes([b[2], b[3]]) as usize, 4),
-        127 if b.len() >= 10 => {
-            let mut x = [0u8; 8];
-            x.copy_from_slice(&b[2..10]);
-            (u64::from_be_bytes(x) as usize, 10)
-        }
-        126 | 127 => return None,
-        n => (n as usize, 2),
-    };
-    Some(hdr + masked + len)
-}
+/// Where the frames of one direction begin: after its HTTP handshake. Constant memory.
+struct HandshakeScan(HeaderScan);
 
-/// Finds where the HTTP handshake of one direction ends.
-#[derive(Default)]
-struct HandshakeScan {
-    done: bool,
-    tail: Vec<u8>,
+impl Default for HandshakeScan {
+    fn default() -> Self {
+        // A passthrough keeps no bytes, so the scan needs no size limit.
+        HandshakeScan(HeaderScan::new(usize::MAX))
+    }
 }
 
 impl HandshakeScan {
     /// Feeds a chunk; returns the offset in it where frames begin (its length while the
     /// handshake goes on, 0 once it is over).
     fn feed(&mut self, chunk: &[u8]) -> usize {
-        if self.done {
-            return 0;
-        }
-        let before = self.tail.len();
-        self.tail.extend_from_slice(chunk);
-        match self.tail.windows(4).position(|w| w == b"\r\n\r\n") {
-            Some(p) => {
-                self.done = true;
-                self.tail = Vec::new();
-                p + 4 - before
-            }
-            None => {
-                let keep = self.tail.len().saturating_sub(3);
-                self.tail.drain(..keep);
-                chunk.len()
-            }
+        match self.0.feed(chunk) {
+            ScanState::Done(at) => at,
+            ScanState::Pending | ScanState::TooLong => chunk.len(),
         }
     }
 }
@@ -118,32 +98,45 @@ struct FrameOut {
 
 fn apply_frames(f: &FrameFault, st: &mut FrameState, chunk: &[u8]) -> FrameOut {
     let mut out = FrameOut::default();
-    let data = chunk;
     if st.stalled {
         return out;
     }
-    st.pending.extend_from_slice(data);
     let delay = Duration::from_millis(f.delay_ms);
+    // The frame whose bytes the last piece holds, so one frame's bytes stay one piece.
+    let mut open_piece: Option<usize> = None;
+    let mut rest = chunk;
     loop {
-        if let Some(s) = &f.stall
-            && s.frame == st.index
-            && st.pending.len() >= s.bytes
-        {
-            out.pieces.push((delay, st.pending[..s.bytes].to_vec()));
-            st.pending.clear();
+        let (used, got) = st.decoder.next(rest);
+        let mut bytes = &rest[..used];
+        rest = &rest[used..];
+        let i = st.index;
+        if let Some(s) = f.stall.as_ref().filter(|s| s.frame == i) {
+            bytes = &bytes[..bytes.len().min(s.bytes.saturating_sub(st.seen))];
+        }
+        if !bytes.is_empty() && !f.suppress.contains(&i) {
+            match (open_piece, out.pieces.last_mut()) {
+                (Some(o), Some(last)) if o == i => last.1.extend_from_slice(bytes),
+                _ => {
+                    // Every frame is held `delay` once, from its first byte.
+                    let d = if st.seen == 0 { delay } else { Duration::ZERO };
+                    out.pieces.push((d, bytes.to_vec()));
+                    open_piece = Some(i);
+                }
+            }
+        }
+        st.seen += bytes.len();
+        if f.stall.as_ref().is_some_and(|s| s.frame == i && st.seen >= s.bytes) {
             st.stalled = true;
             return out;
         }
-        let Some(n) = frame_len(&st.pending) else { return out };
-        if st.pending.len() < n {
-            return out;
+        match got {
+            None => return out,
+            Some(Decoded::Header { .. } | Decoded::Payload { .. }) => continue,
+            Some(Decoded::End) => {}
         }
-        let frame: Vec<u8> = st.pending.drain(..n).collect();
-        let i = st.index;
         st.index += 1;
-        if !f.suppress.contains(&i) {
-            out.pieces.push((delay, frame));
-        }
+        st.seen = 0;
+        open_piece = None;
         if let Some(inj) = &f.inject
             && inj.after == i
             && let Some(bytes) = decode_hex(&inj.hex)
@@ -153,8 +146,7 @@ fn apply_frames(f: &FrameFault, st: &mut FrameState, chunk: &[u8]) -> FrameOut {
         if let Some(c) = &f.close
             && c.after == i
         {
-            let mut close = vec![0x88, 2];
-            close.extend_from_slice(&c.code.to_be_bytes());
+            let close = encode_frame(&FrameHeader::new(Opcode::Close, 2), &c.code.to_be_bytes());
             out.pieces.push((delay, close));
             out.close_after = true;
             return out;
@@ -406,9 +398,11 @@ mod tests {
     use crate::net::toxic::{CloseInjection, Stall};
 
     fn frame(b0: u8, payload: &[u8]) -> Vec<u8> {
-        let mut f = vec![b0, payload.len() as u8];
-        f.extend_from_slice(payload);
-        f
+        encode_frame(&FrameHeader::from_b0(b0, payload.len() as u64), payload)
+    }
+
+    fn bytes_of(o: &FrameOut) -> Vec<Vec<u8>> {
+        o.pieces.iter().map(|p| p.1.clone()).collect()
     }
 
     #[test]
@@ -426,9 +420,9 @@ mod tests {
         let (a, b, c) = (frame(0x81, b"a"), frame(0x81, b"bb"), frame(0x81, b"c"));
         let all = [a.clone(), b, c.clone()].concat();
         let first = apply_frames(&f, &mut st, &all[..4]);
-        assert_eq!(first.pieces.iter().map(|p| p.1.clone()).collect::<Vec<_>>(), vec![a]);
+        assert_eq!(bytes_of(&first), vec![a]);
         let rest = apply_frames(&f, &mut st, &all[4..]);
-        assert_eq!(rest.pieces.iter().map(|p| p.1.clone()).collect::<Vec<_>>(), vec![c]);
+        assert_eq!(bytes_of(&rest), vec![c]);
         assert!(!rest.close_after);
     }
 
@@ -452,6 +446,32 @@ mod tests {
         let o = apply_frames(&f, &mut st, &frame(0x81, b"x"));
         assert_eq!(o.pieces[1].1, vec![0x88, 2, 0x03, 0xE9]);
         assert!(o.close_after);
+    }
+
+    #[test]
+    fn frames_pass_as_they_arrive_and_are_delayed_once() {
+        let f = FrameFault { delay_ms: 5, ..Default::default() };
+        let mut st = FrameState::default();
+        let a = frame(0x82, &[1; 300]);
+        let first = apply_frames(&f, &mut st, &a[..100]);
+        assert_eq!(first.pieces, vec![(Duration::from_millis(5), a[..100].to_vec())]);
+        let rest = apply_frames(&f, &mut st, &[&a[100..], &a[..]].concat());
+        assert_eq!(
+            rest.pieces,
+            vec![(Duration::ZERO, a[100..].to_vec()), (Duration::from_millis(5), a.clone())]
+        );
+    }
+
+    #[test]
+    fn a_frame_claiming_two_to_the_64_bytes_streams_through() {
+        let f = FrameFault { suppress: vec![1], ..Default::default() };
+        let mut st = FrameState::default();
+        let mut big = FrameHeader::from_b0(0x82, u64::MAX).encode().to_vec();
+        big.extend_from_slice(&[0; 1000]);
+        let o = apply_frames(&f, &mut st, &big);
+        assert_eq!(bytes_of(&o), vec![big]);
+        assert_eq!(apply_frames(&f, &mut st, &[9; 50]).pieces[0].1, vec![9; 50]);
+        assert_eq!(st.index, 0, "still inside frame 0");
     }
 
     #[test]

@@ -9,7 +9,7 @@ mod sim;
 mod toxic;
 
 pub use link::{ConnCtl, ConnState, LinkWrite, ResetHook, new_ctl, pump};
-pub use proxy::Proxy;
+pub use proxy::{ACCEPT_BACKOFF, Proxy};
 pub use rng::SharedRng;
 pub use sim::{SIM_HOST, SimListener, SimNet, SimStream};
 pub use toxic::{

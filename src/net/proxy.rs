@@ -13,6 +13,10 @@ use super::link::{ResetHook, new_ctl, pump};
 use super::rng::SharedRng;
 use super::toxic::{ActiveToxic, ConnectionFault, Direction};
 
+/// How long an accept loop waits after a failed `accept` (descriptors exhausted, or
+/// another error) before it tries again, instead of spinning on a ready listener.
+pub const ACCEPT_BACKOFF: std::time::Duration = std::time::Duration::from_millis(100);
+
 /// A running proxy in front of one server.
 pub struct Proxy {
     addr: SocketAddr,
@@ -40,7 +44,15 @@ impl Proxy {
             let mut conns = JoinSet::new();
             let mut attempts = 0usize;
             loop {
-                let Ok((client, _)) = listener.accept().await else { continue };
+                let client = match listener.accept().await {
+                    Ok((client, _)) => client,
+                    Err(_) => {
+                        // Out of descriptors (EMFILE/ENFILE) or a transient error: the
+                        // listener stays ready, so retrying at once would spin.
+                        tokio::time::sleep(ACCEPT_BACKOFF).await;
+                        continue;
+                    }
+                };
                 attempts += 1;
                 let fault = f.lock().unwrap_or_else(|p| p.into_inner()).clone();
                 if fault.refuse.contains(&attempts) || fault.blackhole {

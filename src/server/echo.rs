@@ -1,9 +1,18 @@
 //! The well-behaved echo server (tokio-tungstenite): echoes text and binary messages,
 //! answers pings and closes, and answers subprotocol requests by policy.
 
+use std::time::Duration;
+
 use futures_util::{SinkExt, StreamExt};
 use serde::{Deserialize, Serialize};
+use tokio_tungstenite::tungstenite::Error as WsError;
 use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::protocol::frame::CloseFrame;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+
+/// How long the CLOSE of an over-limit message may take to write.
+const CLOSE_LIMIT: Duration = Duration::from_secs(1);
 
 use super::io::ServerIo;
 
@@ -37,8 +46,42 @@ impl SubprotocolPolicy {
     }
 }
 
-/// Serves one echo connection until the client goes away.
-pub async fn serve_echo<S: ServerIo>(stream: S, policy: SubprotocolPolicy) {
+/// What one echo connection may hold: a larger message or frame closes the connection
+/// (tungstenite answers with a CLOSE 1009), so memory per connection is bounded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EchoLimits {
+    /// The largest message echoed.
+    pub max_message: usize,
+    /// The largest frame payload accepted.
+    pub max_frame: usize,
+}
+
+impl Default for EchoLimits {
+    fn default() -> Self {
+        EchoLimits { max_message: 16 << 20, max_frame: 16 << 20 }
+    }
+}
+
+impl EchoLimits {
+    fn config(self) -> WebSocketConfig {
+        WebSocketConfig::default()
+            .read_buffer_size(32 * 1024)
+            .write_buffer_size(32 * 1024)
+            .max_write_buffer_size(2 * self.max_message + 64 * 1024)
+            .max_message_size(Some(self.max_message))
+            .max_frame_size(Some(self.max_frame))
+    }
+}
+
+/// Serves one echo connection until the client goes away; the handshake must finish
+/// within `handshake_timeout`. `limits` (`None`: tungstenite's defaults) bound what one
+/// message may take.
+pub async fn serve_echo<S: ServerIo>(
+    stream: S,
+    policy: SubprotocolPolicy,
+    handshake_timeout: Duration,
+    limits: Option<EchoLimits>,
+) {
     #[expect(clippy::result_large_err, reason = "the callback signature is tungstenite's")]
     let callback = move |req: &Request, mut resp: Response| -> Result<Response, ErrorResponse> {
         let offered = req.headers().get("Sec-WebSocket-Protocol").and_then(|v| v.to_str().ok());
@@ -49,12 +92,25 @@ pub async fn serve_echo<S: ServerIo>(stream: S, policy: SubprotocolPolicy) {
         }
         Ok(resp)
     };
-    let Ok(mut ws) = tokio_tungstenite::accept_hdr_async(stream, callback).await else {
+    let config = limits.map(EchoLimits::config);
+    let handshake = tokio_tungstenite::accept_hdr_async_with_config(stream, callback, config);
+    let Ok(Ok(mut ws)) = tokio::time::timeout(handshake_timeout, handshake).await else {
         return;
     };
-    while let Some(Ok(msg)) = ws.next().await {
-        if (msg.is_text() || msg.is_binary()) && ws.send(msg).await.is_err() {
-            return;
+    loop {
+        match ws.next().await {
+            Some(Ok(msg)) => {
+                if (msg.is_text() || msg.is_binary()) && ws.send(msg).await.is_err() {
+                    return;
+                }
+            }
+            Some(Err(WsError::Capacity(e))) => {
+                // Too big for the limits: say so (1009) before the connection ends.
+                let close = CloseFrame { code: CloseCode::Size, reason: e.to_string().into() };
+                let _ = tokio::time::timeout(CLOSE_LIMIT, ws.close(Some(close))).await;
+                return;
+            }
+            Some(Err(_)) | None => return,
         }
     }
 }

@@ -9,12 +9,11 @@ mod record;
 mod script;
 mod wire;
 
-pub use echo::{SubprotocolPolicy, serve_echo};
-pub use handle::{ServerError, ServerHandle, ServerKind};
-pub use io::ServerIo;
-pub use record::{Recorded, Recorder};
+pub use echo::{EchoLimits, SubprotocolPolicy, serve_echo};
+pub use handle::{ServerError, ServerHandle, ServerKind, ServerOptions};
+pub use io::{Observe, ServerIo, Tap};
+pub use record::{ConnRecord, REQUEST_LIMIT, RecordLimits, Recorded, Recorder};
 pub use script::{AcceptMode, ConnAction, HandshakeReply, ScriptBehaviour, serve_script};
 pub use wire::{
-    ClientFrame, ConnectionLog, Direction, WireEntry, frame_header, parse_client_frames,
-    server_frame,
+    ClientFrame, ConnectionLog, Direction, FrameCollector, WireEntry, frame_header, server_frame,
 };

@@ -8,9 +8,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
 
 use super::io::ServerIo;
+use super::record::REQUEST_LIMIT;
 use super::record::Recorded;
-use super::wire::{parse_client_frames, server_frame};
-use crate::esp::handshake::expected_accept;
+use crate::proto::{Decoded, FrameDecoder, FrameHeader, HeaderScan, Opcode, ScanState, accept_key};
 
 /// What the server puts in `Sec-WebSocket-Accept`.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema)]
@@ -107,7 +107,7 @@ impl HandshakeReply {
         if self.status == 101 {
             r.push_str("Upgrade: websocket\r\nConnection: Upgrade\r\n");
         }
-        let good = key.map(expected_accept).unwrap_or_default();
+        let good = key.map(accept_key).unwrap_or_default();
         let default = if self.status == 101 { AcceptMode::Valid } else { AcceptMode::Missing };
         match self.accept.as_ref().unwrap_or(&default) {
             AcceptMode::Valid => r.push_str(&format!("Sec-WebSocket-Accept: {good}\r\n")),
@@ -188,6 +188,32 @@ pub enum ConnAction {
 
 const HANDSHAKE_LIMIT: Duration = Duration::from_secs(30);
 
+/// Reads the client's header block (at most [`REQUEST_LIMIT`] bytes, within
+/// [`HANDSHAKE_LIMIT`]); returns it and the bytes that came after it.
+async fn read_request<S: ServerIo>(stream: &mut Recorded<S>) -> Option<(String, Vec<u8>)> {
+    let mut buf = Vec::new();
+    let mut scan = HeaderScan::new(REQUEST_LIMIT);
+    let end = tokio::time::timeout(HANDSHAKE_LIMIT, async {
+        let mut tmp = [0u8; 2048];
+        loop {
+            let n = match stream.read(&mut tmp).await {
+                Ok(0) | Err(_) => return None,
+                Ok(n) => n,
+            };
+            buf.extend_from_slice(&tmp[..n]);
+            match scan.feed(&tmp[..n]) {
+                ScanState::Pending => {}
+                ScanState::Done(at) => return Some(buf.len() - n + at),
+                ScanState::TooLong => return None,
+            }
+        }
+    })
+    .await
+    .ok()??;
+    let rest = buf.split_off(end);
+    Some((String::from_utf8_lossy(&buf).into_owned(), rest))
+}
+
 /// Serves one scripted connection (`index` counts connections from 0).
 pub async fn serve_script<S: ServerIo>(
     mut stream: Recorded<S>,
@@ -195,23 +221,7 @@ pub async fn serve_script<S: ServerIo>(
     index: usize,
     mut actions: mpsc::UnboundedReceiver<ConnAction>,
 ) {
-    let mut buf = Vec::new();
-    let request_end = tokio::time::timeout(HANDSHAKE_LIMIT, async {
-        let mut tmp = [0u8; 2048];
-        loop {
-            if let Some(p) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                return Some(p + 4);
-            }
-            match stream.read(&mut tmp).await {
-                Ok(0) | Err(_) => return None,
-                Ok(n) => buf.extend_from_slice(&tmp[..n]),
-            }
-        }
-    })
-    .await;
-    let Ok(Some(end)) = request_end else { return };
-    let request = String::from_utf8_lossy(&buf[..end]).into_owned();
-    buf.drain(..end);
+    let Some((request, early)) = read_request(&mut stream).await else { return };
     let key = request.lines().find_map(|l| {
         let (k, v) = l.split_once(':')?;
         k.trim().eq_ignore_ascii_case("Sec-WebSocket-Key").then(|| v.trim().to_string())
@@ -224,9 +234,9 @@ pub async fn serve_script<S: ServerIo>(
         .unwrap_or_default();
     let bytes = reply.render(key.as_deref());
     let mut pieces = Vec::new();
-    let mut at = 0;
+    let mut at = 0usize;
     for &n in &reply.split {
-        let end = (at + n).min(bytes.len());
+        let end = at.saturating_add(n).min(bytes.len());
         pieces.push(&bytes[at..end]);
         at = end;
     }
@@ -242,26 +252,22 @@ pub async fn serve_script<S: ServerIo>(
     if reply.closes() {
         let _ = stream.shutdown().await;
         // Wait for the client's close so the log sees it.
-        let mut tmp = [0u8; 256];
-        let _ = tokio::time::timeout(Duration::from_secs(30), async {
-            while let Ok(n) = stream.read(&mut tmp).await {
-                if n == 0 {
-                    break;
-                }
-            }
-        })
-        .await;
+        drain_until_closed(&mut stream).await;
+        return;
+    }
+    let mut replies = Replies::new(behaviour);
+    if replies.handle(&mut stream, &early).await.is_break() {
         return;
     }
     let mut tmp = vec![0u8; 16 * 1024];
-    let mut close_sent = false;
     loop {
         tokio::select! {
             biased;
-            action = actions.recv() => match action {
+            // A reply being streamed is not cut by a step's frames.
+            action = actions.recv(), if !replies.mid_reply => match action {
                 None => return,
                 Some(ConnAction::Write { chunks, gap_ms, sends_close }) => {
-                    close_sent |= sends_close;
+                    replies.close_sent |= sends_close;
                     for (i, c) in chunks.iter().enumerate() {
                         if i > 0 && gap_ms > 0 {
                             tokio::time::sleep(Duration::from_millis(gap_ms)).await;
@@ -283,25 +289,113 @@ pub async fn serve_script<S: ServerIo>(
             },
             n = stream.read(&mut tmp) => {
                 let n = match n { Ok(0) | Err(_) => return, Ok(n) => n };
-                buf.extend_from_slice(&tmp[..n]);
-                for f in parse_client_frames(&mut buf) {
-                    let reply = match f.opcode {
-                        0x9 if behaviour.reply_ping => Some(server_frame(0x8A, &f.payload)),
-                        0x8 if behaviour.reply_close && !close_sent => Some(server_frame(0x88, &f.payload)),
-                        0x0..=0x2 if behaviour.echo => {
-                            Some(server_frame(f.opcode | if f.fin { 0x80 } else { 0 }, &f.payload))
+                if replies.handle(&mut stream, &tmp[..n]).await.is_break() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// The most of one reply held back until its frame is complete; a longer reply is
+/// written as it arrives.
+const REPLY_BUFFER: usize = 1 << 20;
+
+/// The automatic replies of a scripted connection: PONG for PING, CLOSE for CLOSE, echo
+/// of data frames (same length, payload unmasked). A reply is written in one piece once
+/// the client's frame is complete, as long as it fits [`REPLY_BUFFER`]; a longer one is
+/// written as the frame arrives, so a frame of any claimed length costs bounded memory.
+struct Replies {
+    behaviour: ScriptBehaviour,
+    close_sent: bool,
+    decoder: FrameDecoder,
+    /// The client frame being read: its header, and whether it is being answered.
+    current: Option<(FrameHeader, bool)>,
+    /// The reply held back so far.
+    out: Vec<u8>,
+    /// Part of the current reply is already on the wire: a step's frames must wait,
+    /// or they would land inside it.
+    mid_reply: bool,
+}
+
+impl Replies {
+    fn new(behaviour: ScriptBehaviour) -> Self {
+        Replies {
+            behaviour,
+            close_sent: false,
+            decoder: FrameDecoder::new(),
+            current: None,
+            out: Vec::new(),
+            mid_reply: false,
+        }
+    }
+
+    async fn write<S: ServerIo>(&mut self, stream: &mut Recorded<S>) -> std::io::Result<()> {
+        if !self.out.is_empty() {
+            stream.write_all(&self.out).await?;
+            stream.flush().await?;
+            self.out.clear();
+        }
+        Ok(())
+    }
+
+    /// Handles bytes from the client; `Break` when the connection is over.
+    async fn handle<S: ServerIo>(
+        &mut self,
+        stream: &mut Recorded<S>,
+        mut bytes: &[u8],
+    ) -> std::ops::ControlFlow<()> {
+        use std::ops::ControlFlow::{Break, Continue};
+        loop {
+            let (used, got) = self.decoder.next(bytes);
+            bytes = &bytes[used..];
+            match got {
+                None => return Continue(()),
+                Some(Decoded::Header { header, .. }) => {
+                    let b0 = match header.opcode {
+                        Opcode::Ping if self.behaviour.reply_ping => Some(0x8A),
+                        Opcode::Close if self.behaviour.reply_close && !self.close_sent => {
+                            Some(0x88)
+                        }
+                        Opcode::Continuation | Opcode::Text | Opcode::Binary
+                            if self.behaviour.echo =>
+                        {
+                            Some(header.opcode.as_u8() | if header.fin { 0x80 } else { 0 })
                         }
                         _ => None,
                     };
-                    if let Some(r) = reply
-                        && (stream.write_all(&r).await.is_err() || stream.flush().await.is_err())
-                    {
-                        return;
+                    self.current = Some((header, b0.is_some()));
+                    if let Some(b0) = b0 {
+                        self.out.extend_from_slice(&FrameHeader::from_b0(b0, header.len).encode());
                     }
-                    if f.opcode == 0x8 && (behaviour.reply_close || close_sent) {
+                }
+                Some(Decoded::Payload { bytes, offset }) => {
+                    if let Some((h, true)) = self.current {
+                        let at = self.out.len();
+                        self.out.extend_from_slice(bytes);
+                        if let Some(m) = h.mask {
+                            crate::proto::apply_mask(m, offset, &mut self.out[at..]);
+                        }
+                        if self.out.len() >= REPLY_BUFFER {
+                            self.mid_reply = true;
+                            if self.write(stream).await.is_err() {
+                                return Break(());
+                            }
+                        }
+                    }
+                }
+                Some(Decoded::End) => {
+                    self.mid_reply = false;
+                    if self.write(stream).await.is_err() {
+                        return Break(());
+                    }
+                    let closing = self.current.take().is_some_and(|(h, _)| {
+                        h.opcode == Opcode::Close && (self.behaviour.reply_close || self.close_sent)
+                    });
+                    if closing {
                         let _ = stream.shutdown().await;
-                        drain_until_closed(&mut stream).await;
-                        return;
+                        drain_until_closed(stream).await;
+                        return Break(());
                     }
                 }
             }
