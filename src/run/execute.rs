@@ -470,6 +470,20 @@ fn check_server(w: &ServerWants, conns: &[ConnectionLog], cursor: usize) -> Resu
     Ok(x.frames.len())
 }
 
+/// A server that panicked is wsim's failure, not the DUT's and never a pass: the
+/// scenario errors, naming the panic, with whatever else it found kept after it.
+fn blame_server_failures(report: &mut ScenarioReport, failures: &[String]) {
+    if failures.is_empty() {
+        return;
+    }
+    let mut detail = format!("internal error in wsim: {}", failures.join("; "));
+    if let Some(before) = report.detail.take() {
+        detail.push_str(&format!("\n(the scenario also reported: {before})"));
+    }
+    report.verdict = Verdict::Error;
+    report.detail = Some(detail);
+}
+
 /// Runs one scenario to its verdict.
 pub async fn run_scenario(loaded: &LoadedScenario, ctx: &RunContext) -> ScenarioReport {
     let wall0 = std::time::Instant::now();
@@ -600,6 +614,8 @@ pub async fn run_scenario(loaded: &LoadedScenario, ctx: &RunContext) -> Scenario
     exec.drain();
     report.trace = std::mem::take(&mut exec.trace);
     report.virtual_ms = virtual0.elapsed().as_millis() as u64;
+    let failures: Vec<String> = exec.servers.values().filter_map(|s| s.handle.failure()).collect();
+    blame_server_failures(&mut report, &failures);
     for (name, s) in exec.servers.iter_mut() {
         report.servers.insert(name.clone(), s.handle.connections());
         // Closing the servers first lets idle clients notice at once instead of at
@@ -612,4 +628,41 @@ pub async fn run_scenario(loaded: &LoadedScenario, ctx: &RunContext) -> Scenario
     exec.background.abort_all();
     report.wall_ms = wall0.elapsed().as_millis() as u64;
     report
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(verdict: Verdict, detail: Option<&str>) -> ScenarioReport {
+        ScenarioReport {
+            id: "x".into(),
+            name: "x".into(),
+            tags: Vec::new(),
+            file: "x.toml".into(),
+            verdict,
+            detail: detail.map(str::to_string),
+            failed_step: None,
+            wall_ms: 0,
+            virtual_ms: 0,
+            seed: 1,
+            trace: Vec::new(),
+            servers: BTreeMap::new(),
+        }
+    }
+
+    #[test]
+    fn a_server_panic_turns_a_pass_or_a_failure_into_an_error() {
+        let mut r = report(Verdict::Pass, None);
+        blame_server_failures(&mut r, &[]);
+        assert_eq!(r.verdict, Verdict::Pass);
+        blame_server_failures(&mut r, &["server \"main\", connection 1 panicked: boom".into()]);
+        assert_eq!(r.verdict, Verdict::Error);
+        assert!(r.detail.as_deref().unwrap().contains("connection 1 panicked: boom"));
+        let mut r = report(Verdict::Fail, Some("expect.a: expected connected"));
+        blame_server_failures(&mut r, &["server \"main\" accept loop panicked: x".into()]);
+        assert_eq!(r.verdict, Verdict::Error);
+        let d = r.detail.unwrap();
+        assert!(d.contains("accept loop panicked") && d.contains("expected connected"), "{d}");
+    }
 }

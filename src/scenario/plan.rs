@@ -14,7 +14,8 @@ use super::template::{ServerAddr, Template};
 use crate::certs::{ServerCert, TestPki};
 use crate::esp::{Config, ErrorType, EventId, Profile, TickType};
 use crate::net::{ConnectionFault, Direction, Toxic};
-use crate::server::{ConnAction, HandshakeReply, SubprotocolPolicy, frame_header};
+use crate::proto::{FrameHeader, Opcode, encode_frame};
+use crate::server::{ConnAction, HandshakeReply, SubprotocolPolicy};
 
 /// A scenario ready to run.
 #[derive(Debug, Clone)]
@@ -121,31 +122,25 @@ pub struct FramePlan {
 }
 
 impl FramePlan {
+    /// The header: the claimed length if one is given, else the payload's.
+    fn header(&self) -> FrameHeader {
+        FrameHeader {
+            fin: self.fin,
+            rsv: self.rsv & 7,
+            opcode: Opcode::from_u8(self.opcode & 0x0F),
+            mask: self.mask,
+            len: self.length.unwrap_or(self.payload.len() as u64),
+        }
+    }
+
     /// How many bytes the frame takes on the wire.
     pub fn wire_len(&self) -> usize {
-        let claimed = self.length.unwrap_or(self.payload.len() as u64);
-        let len_bytes = match claimed {
-            0..=125 => 0,
-            126..=0xFFFF => 2,
-            _ => 8,
-        };
-        2 + len_bytes + if self.mask.is_some() { 4 } else { 0 } + self.payload.len()
+        self.header().encode().as_bytes().len() + self.payload.len()
     }
 
     /// The frame's bytes.
     pub fn encode(&self, seed: u64) -> Vec<u8> {
-        let payload = self.payload.produce(seed);
-        let b0 = if self.fin { 0x80 } else { 0 } | ((self.rsv & 7) << 4) | (self.opcode & 0x0F);
-        let mut bytes = frame_header(b0, self.length.unwrap_or(payload.len() as u64));
-        match self.mask {
-            None => bytes.extend_from_slice(&payload),
-            Some(mask) => {
-                bytes[1] |= 0x80;
-                bytes.extend_from_slice(&mask);
-                bytes.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
-            }
-        }
-        bytes
+        encode_frame(&self.header(), &self.payload.produce(seed))
     }
 
     /// Whether it is a CLOSE.
@@ -548,9 +543,9 @@ impl ServerActionPlan {
                 let mut bytes = Vec::new();
                 for (i, &(from, to)) in pieces.iter().enumerate() {
                     let op = if i == 0 { *opcode } else { 0 };
-                    let fin = if i == last { 0x80 } else { 0 };
-                    bytes.extend(frame_header(op | fin, (to - from) as u64));
-                    bytes.extend_from_slice(&msg[from..to]);
+                    let mut header = FrameHeader::new(Opcode::from_u8(op), (to - from) as u64);
+                    header.fin = i == last;
+                    bytes.extend(encode_frame(&header, &msg[from..to]));
                     for (_, f) in interleave.iter().filter(|(after, _)| *after == i) {
                         bytes.extend(f.encode(seed));
                     }
