@@ -27,7 +27,14 @@ fn run_suite(
     world: World,
     pki: &Arc<TestPki>,
 ) -> (f64, Vec<ScenarioReport>) {
-    let options = RunOptions { profile: Profile::Idf6, seed: 1, jobs: 4, fail_fast: false, world };
+    let options = RunOptions {
+        profile: Profile::Idf6,
+        seed: 1,
+        jobs: 4,
+        fail_fast: false,
+        world,
+        sdkconfig: Default::default(),
+    };
     let (tx, mut rx) = mpsc::unbounded_channel();
     let t0 = Instant::now();
     let reports = rt.block_on(async {

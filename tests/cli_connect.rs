@@ -124,8 +124,12 @@ async fn binary_payloads_print_as_hex_and_close_code_is_sent() {
     let bin =
         lines.iter().find(|l| l["event"] == "data" && l["op_code"] == 2).expect("binary data line");
     assert_eq!(bin["hex"], "ff00");
+    // The code is parsed after the CLOSE frame's DATA event (spec §8): DATA(8) carries
+    // the previous value, CLOSED the code.
     let close = lines.iter().find(|l| l["event"] == "data" && l["op_code"] == 8).unwrap();
-    assert_eq!(close["close_status_code"], 4001);
+    assert_eq!(close["close_status_code"], 0);
+    let closed = lines.iter().find(|l| l["event"] == "closed").unwrap();
+    assert_eq!(closed["close_status_code"], 4001);
 }
 
 #[tokio::test]

@@ -234,6 +234,7 @@ fn thousands_of_mutated_scenarios_load_or_fail_cleanly_and_run_to_a_verdict() {
         };
         accepted += 1;
         let ctx = RunContext {
+            sdkconfig: Default::default(),
             pki: pki.clone(),
             profile: wsim::esp::Profile::Idf6,
             seed: n as u64,

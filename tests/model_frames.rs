@@ -156,7 +156,8 @@ async fn server_close_gives_data8_closed_finish_with_an_empty_close_reply() {
     conn.write(&frame(0x88, &payload)).await;
     let d = ev.expect(EventId::Data).await;
     assert_eq!(fields(&d), (8, true, 12, 0, 12));
-    assert_eq!(d.close_status_code, 1001);
+    // Parsed after the frame's DATA events (spec §8): DATA(8) has the previous value.
+    assert_eq!(d.close_status_code, 0);
     assert_eq!(d.data, payload);
     let reply = conn.read_frame().await;
     assert_eq!((reply.fin, reply.opcode, reply.masked, reply.payload.len()), (true, 8, true, 0));

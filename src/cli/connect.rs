@@ -17,7 +17,7 @@ use tokio::time::Instant;
 
 use wsim::esp::{
     Config, Env, EspWebsocketClient, EventFilter, EventId, OwnedEvent, PORT_MAX_DELAY, Profile,
-    TransportType, ms_to_ticks,
+    TransportType, ms_to_ticks_at,
 };
 use wsim::exit;
 
@@ -126,6 +126,11 @@ pub struct ConnectArgs {
     /// Seed for masks and handshake keys (default: from the OS).
     #[arg(long)]
     pub seed: Option<u64>,
+    /// A build option of the model, as an sdkconfig line (repeatable), e.g.
+    /// `--sdkconfig CONFIG_ESP_TLS_INSECURE=y --sdkconfig
+    /// CONFIG_ESP_TLS_SKIP_SERVER_CERT_VERIFY=y` for `wss://` without `--cert-pem`.
+    #[arg(long, value_name = "KEY=VALUE")]
+    pub sdkconfig: Vec<String>,
 }
 
 fn parse_profile(s: &str) -> Result<Profile, String> {
@@ -445,7 +450,14 @@ pub async fn run(args: ConnectArgs, matches: &ArgMatches) -> i32 {
             return exit::BAD_INPUT;
         }
     };
-    let env = args.seed.map_or_else(Env::real, Env::real_seeded);
+    let sdkconfig = match super::run::build_options(&args.sdkconfig) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("wsim connect: {e}");
+            return exit::BAD_INPUT;
+        }
+    };
+    let env = args.seed.map_or_else(Env::real, Env::real_seeded).with_sdkconfig(sdkconfig);
     let client = match EspWebsocketClient::try_init(&config, &env, args.profile) {
         Ok(c) => c,
         Err(e) => {
@@ -512,7 +524,7 @@ pub async fn run(args: ConnectArgs, matches: &ArgMatches) -> i32 {
                     actions_started = true;
                     let c = client.clone();
                     let acts = actions.clone();
-                    let close_timeout = ms_to_ticks(args.close_timeout_ms);
+                    let close_timeout = ms_to_ticks_at(args.close_timeout_ms, env.sdkconfig.tick_period_ms());
                     tokio::spawn(async move { run_actions(&c, acts, close_timeout).await });
                 }
                 if p.finished || changed.is_err() {

@@ -7,7 +7,7 @@ use clap::Args;
 use tokio::sync::mpsc;
 
 use wsim::certs::TestPki;
-use wsim::esp::Profile;
+use wsim::esp::{Profile, Sdkconfig, SdkconfigError};
 use wsim::exit;
 use wsim::report::{ReportDir, Summary, Terminal, diff};
 use wsim::run::{RunEvent, RunOptions, Selection, StopSignal, panic_message, run_until};
@@ -48,6 +48,20 @@ pub struct RunArgs {
     /// sockets, real time, faults through a TCP proxy).
     #[arg(long, default_value = "sim", value_parser = parse_world)]
     pub world: World,
+    /// A build option of the model, as an sdkconfig line (repeatable), e.g.
+    /// `--sdkconfig CONFIG_ESP_TLS_INSECURE=y`; scenarios may set more.
+    #[arg(long, value_name = "KEY=VALUE")]
+    pub sdkconfig: Vec<String>,
+}
+
+/// The build options given as `KEY=VALUE` lines, checked as Kconfig would.
+pub fn build_options(lines: &[String]) -> Result<Sdkconfig, SdkconfigError> {
+    let mut s = Sdkconfig::default();
+    for l in lines {
+        s.set(l)?;
+    }
+    s.validate()?;
+    Ok(s)
 }
 
 fn parse_world(s: &str) -> Result<World, String> {
@@ -204,6 +218,13 @@ pub async fn run_cmd(args: RunArgs) -> i32 {
         let _ = getrandom::getrandom(&mut b);
         u64::from_le_bytes(b) >> 1
     });
+    let sdkconfig = match build_options(&args.sdkconfig) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit::BAD_INPUT;
+        }
+    };
     let mut reports = match open_report_dir(args.report_dir.as_deref()) {
         Ok(r) => r,
         Err(code) => return code,
@@ -221,6 +242,7 @@ pub async fn run_cmd(args: RunArgs) -> i32 {
         jobs: args.jobs,
         fail_fast: args.fail_fast,
         world: args.world,
+        sdkconfig,
     };
     let stop = StopSignal::new();
     let mut interrupts = Interrupts::install();

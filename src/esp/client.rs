@@ -30,11 +30,13 @@ pub const PORT_TICK_PERIOD_MS: u64 = 10;
 
 /// `pdMS_TO_TICKS`.
 pub fn ms_to_ticks(ms: u64) -> TickType {
-    (ms / PORT_TICK_PERIOD_MS).min(u64::from(PORT_MAX_DELAY - 1)) as TickType
+    ms_to_ticks_at(ms, PORT_TICK_PERIOD_MS)
 }
 
-fn ticks_to_duration(t: TickType) -> Option<Duration> {
-    (t != PORT_MAX_DELAY).then(|| Duration::from_millis(u64::from(t) * PORT_TICK_PERIOD_MS))
+/// `pdMS_TO_TICKS` at a tick period of `period_ms` (`CONFIG_FREERTOS_HZ`): truncated
+/// to whole ticks, below `portMAX_DELAY`.
+pub fn ms_to_ticks_at(ms: u64, period_ms: u64) -> TickType {
+    (ms / period_ms.max(1)).min(u64::from(PORT_MAX_DELAY - 1)) as TickType
 }
 
 /// An `esp_websocket_client_handle_t`. Clones are the same client.
@@ -151,8 +153,13 @@ impl EspWebsocketClient {
             let Some(tls) = core.cfg.scheme_is_tls() else {
                 return ESP_FAIL;
             };
-            let security =
-                if tls { Security::Tls(Box::new(core.cfg.tls.clone())) } else { Security::Plain };
+            let security = if tls {
+                let mut opts = core.cfg.tls.clone();
+                opts.skip_server_verify = self.shared.env.sdkconfig.skips_server_verification();
+                Security::Tls(Box::new(opts))
+            } else {
+                Security::Plain
+            };
             let inner = EspTransport::new(self.shared.env.connector.clone(), security);
             let settings = WsSettings {
                 path: core.cfg.path.clone().unwrap_or_else(|| "/".into()),
@@ -229,7 +236,7 @@ impl EspWebsocketClient {
         if close_reconnect {
             return ESP_OK;
         }
-        if self.shared.wait_bits(bits::STOPPED, ticks_to_duration(timeout)).await {
+        if self.shared.wait_bits(bits::STOPPED, self.shared.ticks_to_duration(timeout)).await {
             return ESP_OK;
         }
         // No clean close in time: force the task down; still ESP_OK, as on the device.
@@ -320,7 +327,7 @@ impl EspWebsocketClient {
             return -1;
         }
         let lock = self.shared.core.lock();
-        let mut core = match ticks_to_duration(timeout) {
+        let mut core = match self.shared.ticks_to_duration(timeout) {
             None => lock.await,
             Some(d) => match tokio::time::timeout(d, lock).await {
                 Ok(c) => c,
@@ -330,7 +337,7 @@ impl EspWebsocketClient {
         if self.shared.state() != State::Connected {
             return -1;
         }
-        let write_timeout = ticks_to_duration(timeout).map(|d| d.as_millis() as u64);
+        let write_timeout = self.shared.ticks_to_duration(timeout).map(|d| d.as_millis() as u64);
         let buffer_size = core.cfg.buffer_size;
         let fin_requested = opcode & FIN != 0;
         let mut op = opcode;

@@ -152,6 +152,13 @@ impl Shared {
         self.state.store(s as u8, Ordering::SeqCst);
     }
 
+    /// A FreeRTOS tick count as a duration at the build's tick rate; `portMAX_DELAY`
+    /// is forever (`None`).
+    pub fn ticks_to_duration(&self, t: super::TickType) -> Option<Duration> {
+        (t != super::PORT_MAX_DELAY)
+            .then(|| Duration::from_millis(u64::from(t) * self.env.sdkconfig.tick_period_ms()))
+    }
+
     /// `_tick_get_ms()`: milliseconds since `init`, on the world's clock.
     pub fn now_ms(&self) -> u64 {
         self.epoch.elapsed().as_millis() as u64
@@ -238,8 +245,12 @@ impl Shared {
 
     /// The `transport_error=…, tls_error_code=…, tls_flags=…` part of error messages,
     /// read from the transport's error handle without clearing it.
+    /// The error handle's part of an ERROR text, and the `errno` the text prints: the
+    /// client task's global `errno` as the transport's calls left it (the C code prints
+    /// `errno`, not the captured socket errno).
     pub fn transport_error_text(core: &Core) -> (String, i32) {
-        let e = core.transport.as_ref().map(|t| t.inner.errors().peek()).unwrap_or_default();
+        let record = core.transport.as_ref().map(|t| t.inner.errors());
+        let e = record.map(|r| r.peek()).unwrap_or_default();
         (
             format!(
                 "transport_error={}, tls_error_code={}, tls_flags={}",
@@ -247,7 +258,7 @@ impl Shared {
                 e.esp_tls_error_code,
                 e.esp_tls_flags
             ),
-            e.sock_errno,
+            record.map_or(0, |r| r.errno()),
         )
     }
 

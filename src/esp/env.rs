@@ -5,6 +5,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
+use super::sdkconfig::Sdkconfig;
 pub use crate::net::SharedRng;
 use crate::transport::{Connector, TcpConnector};
 
@@ -15,6 +16,8 @@ pub struct Env {
     pub connector: Arc<dyn Connector>,
     /// The random source.
     pub rng: SharedRng,
+    /// The build options the firmware was built with.
+    pub sdkconfig: Sdkconfig,
     next_id: Arc<AtomicU32>,
 }
 
@@ -45,11 +48,22 @@ impl Env {
 
     /// A custom connector drawing from a shared generator.
     pub fn with_rng(connector: Arc<dyn Connector>, rng: SharedRng) -> Self {
-        Env { connector, rng, next_id: Arc::new(AtomicU32::new(1)) }
+        Env {
+            connector,
+            rng,
+            sdkconfig: Sdkconfig::default(),
+            next_id: Arc::new(AtomicU32::new(1)),
+        }
     }
 
     /// A custom connector with a fixed seed.
     pub fn new(connector: Arc<dyn Connector>, seed: u64) -> Self {
-        Env { connector, rng: SharedRng::seeded(seed), next_id: Arc::new(AtomicU32::new(1)) }
+        Env::with_rng(connector, SharedRng::seeded(seed))
+    }
+
+    /// The same world, built with `sdkconfig`.
+    pub fn with_sdkconfig(mut self, sdkconfig: Sdkconfig) -> Self {
+        self.sdkconfig = sdkconfig;
+        self
     }
 }

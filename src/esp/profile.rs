@@ -46,6 +46,12 @@ impl Profile {
         self == Profile::Idf6
     }
 
+    /// `ws_poll_read` reports the handshake leftover (bytes that came with the 101) as
+    /// readable; IDF 5.5 polls only the socket, so such a frame waits for more bytes.
+    pub fn polls_leftover(self) -> bool {
+        self == Profile::Idf6
+    }
+
     /// Response headers are walked line by line, raising `HEADER_RECEIVED`, with the
     /// prefix (`strncmp`) accept check.
     pub fn walks_headers(self) -> bool {

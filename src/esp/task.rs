@@ -15,9 +15,6 @@ use super::ws_transport::{ConnectOutcome, WsReader};
 const POLL_MS: i32 = 1000;
 /// How long the task waits for the server's TCP close after a CLOSE exchange.
 const CLOSE_WAIT_MS: i32 = 1000;
-/// One FreeRTOS tick: the shortest reconnect wait.
-const MIN_WAIT: Duration = Duration::from_millis(super::client::PORT_TICK_PERIOD_MS);
-
 /// The reader of the current connection, tagged with the connection generation.
 type Reader = Option<(u64, WsReader)>;
 
@@ -78,7 +75,8 @@ pub(crate) async fn run(shared: Arc<Shared>) {
                     let core = shared.core.lock().await;
                     let elapsed = shared.now_ms().saturating_sub(core.reconnect_tick_ms);
                     let wait = core.cfg.wait_timeout_ms.max(0) as u64;
-                    Duration::from_millis(wait.saturating_sub(elapsed)).max(MIN_WAIT)
+                    Duration::from_millis(wait.saturating_sub(elapsed))
+                        .max(Duration::from_millis(shared.env.sdkconfig.tick_period_ms()))
                 };
                 shared.wait_bits(bits::REQUESTED_STOP | bits::WAKEUP, Some(remaining)).await;
                 shared.clear_bits(bits::WAKEUP);
@@ -222,9 +220,11 @@ async fn connect_step(shared: &Shared, core: &mut Core, reader: &mut Reader) {
             core.close_status_code = 0;
             shared.clear_bits(bits::CLOSE_FRAME_SENT);
             shared.dispatch(core, EventId::Connected, &[]);
-            // Frames that came with the 101 response are processed at once.
+            // "Check if there is data pending" (C:1286): `esp_transport_poll_read(0)`,
+            // which on IDF 6 sees the bytes that came with the 101 and on IDF 5.5 only
+            // what the socket has.
             if let Some((_, r)) = reader.as_mut()
-                && r.buffered() > 0
+                && r.poll_read(0).await > 0
                 && recv(shared, core, r).await.is_err()
             {
                 shared.abort_connection(core, ErrorType::TcpTransport).await;
@@ -258,13 +258,6 @@ pub(crate) async fn recv(
             return Ok(());
         }
         let n = rlen as usize;
-        if core.last_opcode == u16::from(OP_CLOSE) && core.payload_offset == 0 {
-            core.close_status_code = if n >= 2 {
-                i32::from(u16::from_be_bytes([core.rx_buffer[0], core.rx_buffer[1]]))
-            } else {
-                0
-            };
-        }
         shared.dispatch(core, EventId::Data, &core.rx_buffer[..n]);
         last_chunk = n;
         core.payload_offset += rlen;
@@ -282,7 +275,17 @@ pub(crate) async fn recv(
             }
         }
         op if op == u16::from(OP_PONG) => core.wait_for_pong = false,
-        op if op == u16::from(OP_CLOSE) => shared.set_state(State::Closing),
+        op if op == u16::from(OP_CLOSE) => {
+            // The code is read after the frame's DATA events (C:1174-1181): DATA(8)
+            // carries the previous value, CLOSED and FINISH this one. It comes from the
+            // start of the RX buffer, which holds the frame's last chunk.
+            core.close_status_code = if core.payload_len >= 2 {
+                i32::from(u16::from_be_bytes([core.rx_buffer[0], core.rx_buffer[1]]))
+            } else {
+                0
+            };
+            shared.set_state(State::Closing)
+        }
         _ => {}
     }
     Ok(())

@@ -110,15 +110,14 @@ impl WsTransport {
             len += n as usize;
         };
         let response = handshake::judge_response(&buf[..header_end], &key, self.profile);
-        if let Some(s) = response.status {
-            self.http_status_code = s;
-        }
+        // `get_http_status_code`: -1 when no `HTTP/… NNN` status parses (T:147-164, 294).
+        self.http_status_code = response.status.unwrap_or(-1);
         let lines = response.header_lines;
         match response.verdict {
             Verdict::Upgraded => {
                 // Bytes after the blank line are the first frames (spec §5.2 item 6).
-                reader.unread(&buf[header_end..len]);
-                let r = WsReader::new(reader, self.profile);
+                let mut r = WsReader::new(reader, self.profile);
+                r.leftover = buf[header_end..len].to_vec();
                 let w = WsWriter { io: writer, rng: rng.clone() };
                 (ConnectOutcome::Connected(r, w), lines)
             }
@@ -155,6 +154,10 @@ pub struct WsReader {
     io: EspReader,
     frame: FrameState,
     profile: Profile,
+    /// What the handshake read took past the response (`ws->buffer`): reads take from
+    /// it first and return only what it holds, as `esp_transport_read_internal` does.
+    leftover: Vec<u8>,
+    leftover_pos: usize,
 }
 
 enum Header {
@@ -176,12 +179,26 @@ impl WsReader {
                 mask: None,
             },
             profile,
+            leftover: Vec::new(),
+            leftover_pos: 0,
         }
     }
 
-    /// Bytes already buffered (handshake leftovers or polled input).
-    pub fn buffered(&self) -> usize {
-        self.io.buffered()
+    /// `esp_transport_read_internal`: the handshake leftover while there is one (no more
+    /// than it holds, even if the socket has more), else the socket.
+    async fn read_internal(&mut self, buf: &mut [u8], timeout_ms: i32) -> i32 {
+        let left = self.leftover.len() - self.leftover_pos;
+        if left == 0 || buf.is_empty() {
+            return self.io.read(buf, timeout_ms).await;
+        }
+        let n = left.min(buf.len());
+        buf[..n].copy_from_slice(&self.leftover[self.leftover_pos..self.leftover_pos + n]);
+        self.leftover_pos += n;
+        if self.leftover_pos == self.leftover.len() {
+            self.leftover = Vec::new();
+            self.leftover_pos = 0;
+        }
+        n as i32
     }
 
     /// `esp_transport_ws_get_read_opcode`.
@@ -199,8 +216,12 @@ impl WsReader {
         self.frame.payload_len
     }
 
-    /// `ws_poll_read`.
+    /// `ws_poll_read`: on IDF 6 a handshake leftover counts as readable; IDF 5.5 polls
+    /// only the socket.
     pub async fn poll_read(&mut self, timeout_ms: i32) -> i32 {
+        if self.profile.polls_leftover() && self.leftover.len() > self.leftover_pos {
+            return 1;
+        }
         self.io.poll_read(timeout_ms).await
     }
 
@@ -219,7 +240,7 @@ impl WsReader {
     ) -> Result<bool, i32> {
         let mut got = 0;
         while got < buf.len() {
-            let n = self.io.read(&mut buf[got..], timeout_ms).await;
+            let n = self.read_internal(&mut buf[got..], timeout_ms).await;
             if n < 0 {
                 return Err(n);
             }
@@ -342,7 +363,7 @@ impl WsReader {
             }
         }
         let want = buf.len().min(self.frame.bytes_remaining as usize);
-        let n = self.io.read(&mut buf[..want], timeout_ms).await;
+        let n = self.read_internal(&mut buf[..want], timeout_ms).await;
         if n < 0 {
             self.frame.bytes_remaining = 0;
             return n;

@@ -66,6 +66,7 @@ mod tests {
 
     fn summary(items: &[(&str, Verdict)]) -> Summary {
         Summary {
+            sdkconfig: Default::default(),
             tool_version: "0".into(),
             dut: "host".into(),
             profile: "idf6".into(),

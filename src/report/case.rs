@@ -119,6 +119,7 @@ pub fn case_json(agent: &str, index: usize, r: &ScenarioReport) -> Value {
         "result": r.detail.clone().unwrap_or_else(|| "Every step held.".into()),
         "failed_step": r.failed_step,
         "seed": r.seed,
+        "sdkconfig": r.sdkconfig,
         "trace": r.trace,
         "servers": r.servers,
     })

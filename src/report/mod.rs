@@ -337,6 +337,7 @@ impl ReportDir {
             profile: String::new(),
             seed: 0,
             world: "real".into(),
+            sdkconfig: Vec::new(),
         })
     }
 
@@ -483,6 +484,7 @@ mod tests {
         let dir = tmp("partial");
         let mut r = ReportDir::create_at(&dir).unwrap();
         let info = RunInfo {
+            sdkconfig: Default::default(),
             tool_version: "0".into(),
             dut: "host model (idf6)".into(),
             profile: "idf6".into(),
@@ -498,6 +500,7 @@ mod tests {
             (RunState::Running, false, 2, 0)
         );
         let report = |id: &str| ScenarioReport {
+            sdkconfig: Default::default(),
             id: id.into(),
             name: id.into(),
             tags: vec![],

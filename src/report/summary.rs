@@ -89,6 +89,9 @@ pub struct Summary {
     pub seed: u64,
     /// The world.
     pub world: String,
+    /// The run's build options that differ from the defaults (`KEY=VALUE`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sdkconfig: Vec<String>,
     /// Wall-clock milliseconds of the whole run.
     pub wall_ms: u64,
     /// The sum of the scenarios' durations on the world's clock (virtual time in the
@@ -133,6 +136,7 @@ impl Summary {
             profile: info.profile.clone(),
             seed: info.seed,
             world: info.world.clone(),
+            sdkconfig: info.sdkconfig.clone(),
             wall_ms,
             world_ms: reports.iter().map(|r| r.virtual_ms).sum(),
             counts: Counts::of(reports),

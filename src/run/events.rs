@@ -173,6 +173,8 @@ pub struct ScenarioReport {
     pub trace: Vec<TraceEntry>,
     /// What each server saw, by server name.
     pub servers: BTreeMap<String, Vec<ConnectionLog>>,
+    /// The build options the scenario ran with that differ from the defaults.
+    pub sdkconfig: Vec<String>,
 }
 
 /// Facts about the run, printed by every report.
@@ -188,6 +190,8 @@ pub struct RunInfo {
     pub seed: u64,
     /// The world (`real`).
     pub world: String,
+    /// The run's build options that differ from the defaults (`KEY=VALUE`).
+    pub sdkconfig: Vec<String>,
 }
 
 /// The stream the runner emits; reporters consume it.

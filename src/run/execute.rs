@@ -11,7 +11,7 @@ use super::matcher::{mismatches, sha256_hex};
 use super::world::{FaultTarget, Network, ServerSlot, start_servers};
 use crate::certs::TestPki;
 use crate::dut::{ClientCommand, Dut, DutError, DutEvent, HostDut};
-use crate::esp::{Env, EventId, Profile};
+use crate::esp::{Env, EventId, PORT_MAX_DELAY, Profile, Sdkconfig, TickType, ms_to_ticks_at};
 use crate::net::{ActiveToxic, ConnectionFault, SharedRng, SimNet};
 use crate::scenario::{
     Call, CallPlan, EventExpectation, FaultEffect, LoadedScenario, PlanStep, PlannedFault,
@@ -30,6 +30,8 @@ pub struct RunContext {
     pub seed: u64,
     /// The world scenarios run in.
     pub world: World,
+    /// The build options of the run (a scenario may set more).
+    pub sdkconfig: Sdkconfig,
 }
 
 /// The seed of one scenario: the run's seed mixed with the scenario id (FNV-1a), so a
@@ -54,6 +56,8 @@ struct Exec<'a> {
     loaded: &'a LoadedScenario,
     ctx: &'a RunContext,
     seed: u64,
+    /// Milliseconds per FreeRTOS tick of this scenario's build.
+    tick_ms: u64,
     dut: HostDut,
     servers: BTreeMap<String, ServerSlot>,
     addrs: BTreeMap<String, ServerAddr>,
@@ -133,18 +137,22 @@ impl<'a> Exec<'a> {
     /// placeholders.
     fn command(&self, call: &Call) -> ClientCommand {
         let seed = self.seed;
+        let tick_ms = self.tick_ms;
+        let ticks = |t: &Option<u64>| -> TickType {
+            t.map_or(PORT_MAX_DELAY, |ms| ms_to_ticks_at(ms, tick_ms))
+        };
         match call {
             Call::Start => ClientCommand::Start,
             Call::Stop => ClientCommand::Stop,
             Call::Destroy => ClientCommand::Destroy,
             Call::DestroyOnExit => ClientCommand::DestroyOnExit,
-            Call::Close { timeout } => ClientCommand::Close { timeout: *timeout },
-            Call::SendFin { timeout } => ClientCommand::SendFin { timeout: *timeout },
+            Call::Close { timeout } => ClientCommand::Close { timeout: ticks(timeout) },
+            Call::SendFin { timeout } => ClientCommand::SendFin { timeout: ticks(timeout) },
             Call::IsConnected => ClientCommand::IsConnected,
             Call::GetPingIntervalSec => ClientCommand::GetPingIntervalSec,
             Call::GetReconnectTimeout => ClientCommand::GetReconnectTimeout,
             Call::Send { kind, data, timeout } => {
-                let (data, timeout) = (data.produce(seed), *timeout);
+                let (data, timeout) = (data.produce(seed), ticks(timeout));
                 match kind {
                     SendKind::Text => ClientCommand::SendText { data, timeout },
                     SendKind::Bin => ClientCommand::SendBin { data, timeout },
@@ -156,12 +164,12 @@ impl<'a> Exec<'a> {
             Call::SendWithOpcode { opcode, data, timeout } => ClientCommand::SendWithOpcode {
                 opcode: *opcode,
                 data: data.produce(seed),
-                timeout: *timeout,
+                timeout: ticks(timeout),
             },
             Call::CloseWithCode { code, reason, timeout } => ClientCommand::CloseWithCode {
                 code: *code,
                 reason: reason.produce(seed),
-                timeout: *timeout,
+                timeout: ticks(timeout),
             },
             Call::SetUri(t) => ClientCommand::SetUri { uri: t.render(&self.addrs) },
             Call::SetHeaders(h) => ClientCommand::SetHeaders { headers: h.clone() },
@@ -502,6 +510,7 @@ pub async fn run_scenario(loaded: &LoadedScenario, ctx: &RunContext) -> Scenario
         seed,
         trace: Vec::new(),
         servers: BTreeMap::new(),
+        sdkconfig: Vec::new(),
     };
     if !sc.worlds.is_empty() && !sc.worlds.contains(&ctx.world) {
         report.verdict = Verdict::Skip;
@@ -519,6 +528,14 @@ pub async fn run_scenario(loaded: &LoadedScenario, ctx: &RunContext) -> Scenario
             sc.profiles.iter().map(|p| p.name()).collect::<Vec<_>>().join(", "),
             ctx.profile
         ));
+        return report;
+    }
+    let mut sdkconfig = ctx.sdkconfig;
+    let applied = sc.sdkconfig.iter().try_for_each(|l| sdkconfig.set(l));
+    report.sdkconfig = sdkconfig.changed();
+    if let Err(e) = applied.and_then(|()| sdkconfig.validate()) {
+        report.verdict = Verdict::Error;
+        report.detail = Some(format!("the scenario's build options: {e}"));
         return report;
     }
     // The world's one RNG: masks, handshake keys and every fault draw come from it.
@@ -544,11 +561,13 @@ pub async fn run_scenario(loaded: &LoadedScenario, ctx: &RunContext) -> Scenario
         Network::Real { .. } => {
             Env::with_rng(std::sync::Arc::new(crate::transport::TcpConnector), rng)
         }
-    };
+    }
+    .with_sdkconfig(sdkconfig);
     let mut exec = Exec {
         loaded,
         ctx,
         seed,
+        tick_ms: sdkconfig.tick_period_ms(),
         dut: HostDut::new(env, ctx.profile),
         servers,
         addrs,
@@ -648,6 +667,7 @@ mod tests {
             seed: 1,
             trace: Vec::new(),
             servers: BTreeMap::new(),
+            sdkconfig: Vec::new(),
         }
     }
 

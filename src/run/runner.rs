@@ -12,7 +12,7 @@ use tokio::task::JoinSet;
 use super::events::{RunEvent, RunInfo, ScenarioReport, Verdict};
 use super::execute::{RunContext, run_scenario, scenario_seed};
 use crate::certs::TestPki;
-use crate::esp::Profile;
+use crate::esp::{Profile, Sdkconfig};
 use crate::scenario::{LoadedScenario, World};
 use crate::transport::{CertSource, set_global_ca_store};
 
@@ -29,6 +29,8 @@ pub struct RunOptions {
     pub fail_fast: bool,
     /// The world.
     pub world: World,
+    /// The build options (a scenario may set more).
+    pub sdkconfig: Sdkconfig,
 }
 
 /// Which scenarios a run takes.
@@ -142,6 +144,7 @@ impl Identity {
             seed: self.seed,
             trace: Vec::new(),
             servers: Default::default(),
+            sdkconfig: Vec::new(),
         }
     }
 
@@ -214,12 +217,18 @@ pub async fn run_until(
         profile: options.profile.name().to_string(),
         seed: options.seed,
         world: options.world.name().to_string(),
+        sdkconfig: options.sdkconfig.changed(),
     };
     let mut ids: Vec<String> = scenarios.iter().map(|s| s.id.clone()).collect();
     ids.sort();
     let _ = tx.send(RunEvent::RunStarted { info, total: scenarios.len(), ids });
-    let ctx =
-        RunContext { pki, profile: options.profile, seed: options.seed, world: options.world };
+    let ctx = RunContext {
+        pki,
+        profile: options.profile,
+        seed: options.seed,
+        world: options.world,
+        sdkconfig: options.sdkconfig,
+    };
     let mut queue = scenarios.into_iter();
     let mut running = JoinSet::new();
     let mut identities = HashMap::new();
@@ -351,6 +360,7 @@ mod tests {
             crate::scenario::load_all(&[PathBuf::from("tests/fixtures/suite")]).unwrap();
         let planned = scenarios.len();
         let options = RunOptions {
+            sdkconfig: Default::default(),
             profile: Profile::Idf6,
             seed: 1,
             jobs: 2,

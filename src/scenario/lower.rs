@@ -18,7 +18,7 @@ use super::model::{
 use super::payload::{Payload, PayloadGen, parse_hex};
 use super::plan::*;
 use super::template::Template;
-use crate::esp::{Config, PORT_MAX_DELAY, ms_to_ticks};
+use crate::esp::{Config, Sdkconfig};
 use crate::net::Toxic;
 use crate::server::HandshakeReply;
 
@@ -99,6 +99,15 @@ pub fn lower(s: &Scenario, base: &Path, step_lines: &[usize]) -> R<Plan> {
         return bad(&root.key("timeout_ms"), "timeout_ms must be at least 1");
     }
     let timeout_ms = limits::time_ms("timeout_ms", s.timeout_ms).at(&root.key("timeout_ms"))?;
+    let mut sdkconfig = Vec::new();
+    for (key, value) in &s.sdkconfig {
+        let line = format!("{key}={}", value.as_line_value());
+        Sdkconfig::default()
+            .set(&line)
+            .map_err(|e| e.to_string())
+            .at(&root.key("sdkconfig").key(key))?;
+        sdkconfig.push(line);
+    }
     let mut servers = std::collections::BTreeMap::new();
     for (name, spec) in &s.servers {
         servers.insert(name.clone(), l.server(name, spec, &root.key("servers").key(name))?);
@@ -135,6 +144,7 @@ pub fn lower(s: &Scenario, base: &Path, step_lines: &[usize]) -> R<Plan> {
         worlds: s.worlds.clone(),
         timeout_ms,
         ignore: s.ignore.clone(),
+        sdkconfig,
         faults,
         uses_faults,
         servers,
@@ -716,8 +726,8 @@ impl Lowerer<'_> {
             return bad(path, "a background call cannot check `returns`");
         }
         let timeout = match spec.timeout_ms {
-            None => PORT_MAX_DELAY,
-            Some(ms) => ms_to_ticks(limits::time_ms("timeout_ms", ms).at(&path.key("timeout_ms"))?),
+            None => None,
+            Some(ms) => Some(limits::time_ms("timeout_ms", ms).at(&path.key("timeout_ms"))?),
         };
         let send = |l: &mut Self, kind, p: &Option<Payload>, k: &str| -> R<Call> {
             Ok(Call::Send { kind, data: l.opt_bytes(p, &path.key(k), false)?, timeout })

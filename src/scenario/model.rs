@@ -56,6 +56,10 @@ pub struct Scenario {
     /// Events that expectations skip, for every client.
     #[serde(default)]
     pub ignore: Vec<EventId>,
+    /// Build options for this scenario (`CONFIG_…` = `true`/`false` or a number), over
+    /// the run's (`--sdkconfig`).
+    #[serde(default)]
+    pub sdkconfig: BTreeMap<String, SdkValue>,
     /// Servers by name.
     #[serde(default)]
     pub servers: BTreeMap<String, ServerSpec>,
@@ -63,6 +67,29 @@ pub struct Scenario {
     pub clients: BTreeMap<String, ClientSpec>,
     /// The steps, in order.
     pub steps: Vec<Step>,
+}
+
+/// A value of a build option.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(untagged)]
+pub enum SdkValue {
+    /// A switch.
+    Flag(bool),
+    /// A number.
+    Number(u32),
+    /// `y` / `n` or a number, as text.
+    Text(String),
+}
+
+impl SdkValue {
+    /// The value as an `sdkconfig` line writes it.
+    pub fn as_line_value(&self) -> String {
+        match self {
+            SdkValue::Flag(b) => if *b { "y" } else { "n" }.to_string(),
+            SdkValue::Number(n) => n.to_string(),
+            SdkValue::Text(t) => t.clone(),
+        }
+    }
 }
 
 /// Where a scenario runs.

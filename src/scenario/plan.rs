@@ -12,7 +12,7 @@ use rand_core::{RngCore, SeedableRng};
 use super::model::World;
 use super::template::{ServerAddr, Template};
 use crate::certs::{ServerCert, TestPki};
-use crate::esp::{Config, ErrorType, EventId, Profile, TickType};
+use crate::esp::{Config, ErrorType, EventId, Profile};
 use crate::net::{ConnectionFault, Direction, Toxic};
 use crate::proto::{FrameHeader, Opcode, encode_frame};
 use crate::server::{ConnAction, HandshakeReply, SubprotocolPolicy};
@@ -34,6 +34,8 @@ pub struct Plan {
     pub timeout_ms: u64,
     /// Events expectations skip.
     pub ignore: Vec<EventId>,
+    /// Build options over the run's, as `KEY=VALUE` lines (each checked at load).
+    pub sdkconfig: Vec<String>,
     /// Faults in place from the start.
     pub faults: Vec<PlannedFault>,
     /// Whether any fault is ever in play (the real world then puts proxies in front).
@@ -407,13 +409,13 @@ pub enum Call {
     DestroyOnExit,
     /// `close`.
     Close {
-        /// Ticks.
-        timeout: TickType,
+        /// The timeout.
+        timeout: Timeout,
     },
     /// `send_fin`.
     SendFin {
-        /// Ticks.
-        timeout: TickType,
+        /// The timeout.
+        timeout: Timeout,
     },
     /// `is_connected`.
     IsConnected,
@@ -427,8 +429,8 @@ pub enum Call {
         kind: SendKind,
         /// The payload.
         data: Bytes,
-        /// Ticks.
-        timeout: TickType,
+        /// The timeout.
+        timeout: Timeout,
     },
     /// `send_with_opcode`.
     SendWithOpcode {
@@ -436,8 +438,8 @@ pub enum Call {
         opcode: u8,
         /// The payload.
         data: Bytes,
-        /// Ticks.
-        timeout: TickType,
+        /// The timeout.
+        timeout: Timeout,
     },
     /// `close_with_code`.
     CloseWithCode {
@@ -445,8 +447,8 @@ pub enum Call {
         code: i32,
         /// The reason bytes.
         reason: Bytes,
-        /// Ticks.
-        timeout: TickType,
+        /// The timeout.
+        timeout: Timeout,
     },
     /// `set_uri`.
     SetUri(Template),
@@ -464,6 +466,10 @@ pub enum Call {
     /// `set_reconnect_timeout`.
     SetReconnectTimeout(i32),
 }
+
+/// A call's timeout in milliseconds (`None`: `portMAX_DELAY`), turned into ticks at
+/// the DUT's tick rate (`CONFIG_FREERTOS_HZ`).
+pub type Timeout = Option<u64>;
 
 /// The send functions that take a payload and a timeout.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -25,6 +25,8 @@ pub const ESP_ERR_ESP_TLS_CONNECTION_TIMEOUT: i32 = ESP_TLS_BASE + 0x06;
 pub const ESP_ERR_ESP_TLS_TCP_CLOSED_FIN: i32 = ESP_TLS_BASE + 0x08;
 /// A certificate or key given in the configuration could not be parsed.
 pub const ESP_ERR_MBEDTLS_X509_CRT_PARSE_FAILED: i32 = ESP_TLS_BASE + 0x15;
+/// The TLS setup failed (e.g. "No server verification option set").
+pub const ESP_ERR_MBEDTLS_SSL_SETUP_FAILED: i32 = ESP_TLS_BASE + 0x17;
 /// The client private key could not be parsed.
 pub const ESP_ERR_MBEDTLS_PK_PARSE_KEY_FAILED: i32 = ESP_TLS_BASE + 0x19;
 /// The TLS handshake failed (certificate verification among other causes).
@@ -62,6 +64,8 @@ pub const ECONNABORTED: i32 = 113;
 pub const ETIMEDOUT: i32 = 116;
 /// newlib `EHOSTUNREACH`.
 pub const EHOSTUNREACH: i32 = 118;
+/// newlib `EINPROGRESS`: what lwIP's non-blocking `connect()` leaves in `errno`.
+pub const EINPROGRESS: i32 = 119;
 /// newlib `ENOTCONN`: what the transport records when a read meets the peer's FIN.
 pub const ENOTCONN: i32 = 128;
 /// newlib `EIO`.
@@ -80,6 +84,7 @@ pub fn esp_err_to_name(code: i32) -> &'static str {
         ESP_ERR_ESP_TLS_CONNECTION_TIMEOUT => "ESP_ERR_ESP_TLS_CONNECTION_TIMEOUT",
         ESP_ERR_ESP_TLS_TCP_CLOSED_FIN => "ESP_ERR_ESP_TLS_TCP_CLOSED_FIN",
         ESP_ERR_MBEDTLS_X509_CRT_PARSE_FAILED => "ESP_ERR_MBEDTLS_X509_CRT_PARSE_FAILED",
+        ESP_ERR_MBEDTLS_SSL_SETUP_FAILED => "ESP_ERR_MBEDTLS_SSL_SETUP_FAILED",
         ESP_ERR_MBEDTLS_PK_PARSE_KEY_FAILED => "ESP_ERR_MBEDTLS_PK_PARSE_KEY_FAILED",
         ESP_ERR_MBEDTLS_SSL_HANDSHAKE_FAILED => "ESP_ERR_MBEDTLS_SSL_HANDSHAKE_FAILED",
         _ => "UNKNOWN ERROR",

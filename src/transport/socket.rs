@@ -69,20 +69,30 @@ impl EspTransport {
 
     /// `esp_transport_connect()`: TCP connect (and the TLS handshake) within `timeout_ms`.
     /// On failure the error record is filled and `None` is returned (the C `-1`).
+    ///
+    /// The global `errno` it leaves is `EINPROGRESS` once a name resolved: lwIP's
+    /// non-blocking `connect()` always sets it, and the outcome is then read with
+    /// `select()` and `getsockopt(SO_ERROR)`, which set no `errno` (esp-tls captures the
+    /// `SO_ERROR` value, or `ETIMEDOUT` on a timeout, into the error handle only).
     pub async fn connect(&self, host: &str, port: u16, timeout_ms: i32) -> Option<Connection> {
         let tcp = match timeout(ms(timeout_ms), self.connector.connect(host, port)).await {
             Err(_) => {
+                self.errors.set_errno(codes::EINPROGRESS);
                 self.errors.capture_tls(codes::ESP_ERR_ESP_TLS_CONNECTION_TIMEOUT, 0, 0);
                 self.errors.capture_errno(codes::ETIMEDOUT);
                 return None;
             }
             Ok(Err(failure)) => {
+                if failure.esp_err() != codes::ESP_ERR_ESP_TLS_CANNOT_RESOLVE_HOSTNAME {
+                    self.errors.set_errno(codes::EINPROGRESS);
+                }
                 self.errors.capture_tls(failure.esp_err(), 0, 0);
                 self.errors.capture_errno(failure.errno());
                 return None;
             }
             Ok(Ok(stream)) => stream,
         };
+        self.errors.set_errno(codes::EINPROGRESS);
         let stream = match &self.security {
             Security::Plain => tcp,
             Security::Tls(opts) => self.tls_handshake(opts, host, tcp, timeout_ms).await?,
@@ -118,9 +128,12 @@ impl EspTransport {
         match timeout(ms(timeout_ms), connector.connect(prepared.server_name, tcp)).await {
             Ok(Ok(tls)) => Some(Box::new(tls)),
             Ok(Err(e)) => {
+                // The verifier's flags choose the mbedTLS code, but esp-tls reads the
+                // verify result only when a peer certificate is available, which it is
+                // not after a failed first handshake: `esp_tls_flags` stays 0 (spec §8).
                 let flags = *prepared.verify_flags.lock().unwrap_or_else(|p| p.into_inner());
                 let code = tls_failure_code(&e, flags);
-                self.errors.capture_tls(codes::ESP_ERR_MBEDTLS_SSL_HANDSHAKE_FAILED, code, flags);
+                self.errors.capture_tls(codes::ESP_ERR_MBEDTLS_SSL_HANDSHAKE_FAILED, code, 0);
                 None
             }
             Err(_) => {
@@ -191,16 +204,6 @@ impl EspReader {
     /// Bytes already received and not yet read.
     pub fn buffered(&self) -> usize {
         self.pending.len() - self.pos
-    }
-
-    /// Puts bytes back in front of the stream (what the ws transport keeps after the
-    /// handshake response).
-    pub fn unread(&mut self, bytes: &[u8]) {
-        let mut v = Vec::with_capacity(bytes.len() + self.buffered());
-        v.extend_from_slice(bytes);
-        v.extend_from_slice(&self.pending[self.pos..]);
-        self.pending = v;
-        self.pos = 0;
     }
 
     /// Waits up to `wait` for one byte of input (`None`: only if it is already there).
@@ -283,15 +286,16 @@ impl EspReader {
             }
             Ok(Ok(n)) => n as i32,
             Ok(Err(e)) => {
-                self.errors.capture_errno(codes::errno_of(&e));
+                self.errors.fail_with_errno(codes::errno_of(&e));
                 READ_FAILED
             }
         }
     }
 
+    /// A 0-byte read: the transport records `ESP_ERR_ESP_TLS_TCP_CLOSED_FIN` but captures
+    /// no errno (`recv()` returning 0 sets none), so `esp_transport_sock_errno` stays 0.
     fn closed_by_fin(&self) -> i32 {
         self.errors.capture_tls(codes::ESP_ERR_ESP_TLS_TCP_CLOSED_FIN, 0, 0);
-        self.errors.capture_errno(codes::ENOTCONN);
         READ_CLOSED_BY_FIN
     }
 
@@ -305,7 +309,7 @@ impl EspReader {
             Fill::Data | Fill::Eof => 1,
             Fill::TimedOut => 0,
             Fill::Failed(errno) => {
-                self.errors.capture_errno(errno);
+                self.errors.fail_with_errno(errno);
                 -1
             }
         }
@@ -359,7 +363,7 @@ impl EspWriter {
     /// forever). Returns the count, 0 on timeout, or -1 on error.
     pub async fn write(&mut self, buf: &[u8], timeout_ms: Option<u64>) -> i32 {
         let Some(wr) = self.wr.as_mut() else {
-            self.errors.capture_errno(codes::ENOTCONN);
+            self.errors.fail_with_errno(codes::ENOTCONN);
             return -1;
         };
         let op = async {
@@ -376,7 +380,7 @@ impl EspWriter {
         match res {
             Ok(()) => buf.len() as i32,
             Err(e) => {
-                self.errors.capture_errno(codes::errno_of(&e));
+                self.errors.fail_with_errno(codes::errno_of(&e));
                 -1
             }
         }

@@ -1,5 +1,6 @@
 //! TLS on top of any byte stream, configured the way esp-tls configures mbedTLS for
-//! the WebSocket client: verification only when a CA is given, optional common-name
+//! the WebSocket client: the server verified against the given CA (or the global store);
+//! with neither, refused unless the build skips verification; optional common-name
 //! check, optional client certificate.
 
 use std::sync::{Arc, Mutex, OnceLock};
@@ -48,7 +49,8 @@ impl CertSource {
 /// Which CA the server is verified against.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum TrustAnchor {
-    /// No CA: the server is not verified (esp-tls `MBEDTLS_SSL_VERIFY_NONE`).
+    /// No CA: refused ("No server verification option set"), or not verified when the
+    /// build skips verification (`MBEDTLS_SSL_VERIFY_NONE`).
     #[default]
     None,
     /// The CA given in `cert_pem` / `cert_len`.
@@ -70,6 +72,9 @@ pub struct TlsOptions {
     pub client_cert: Option<CertSource>,
     /// `client_key` for mutual TLS.
     pub client_key: Option<CertSource>,
+    /// `CONFIG_ESP_TLS_INSECURE` + `CONFIG_ESP_TLS_SKIP_SERVER_CERT_VERIFY`: with no CA,
+    /// connect without verifying the server instead of refusing.
+    pub skip_server_verify: bool,
 }
 
 fn global_store() -> &'static Mutex<Option<CertSource>> {
@@ -118,7 +123,12 @@ impl TlsOptions {
             }
         };
         let verifier: Arc<dyn ServerCertVerifier> = match anchor {
-            None => Arc::new(NoVerification(provider.clone())),
+            None if self.skip_server_verify => Arc::new(NoVerification(provider.clone())),
+            // esp-tls set_client_config (esp_tls_mbedtls.c, the last `else`): "No server
+            // verification option set in esp_tls_cfg_t structure".
+            None => {
+                return Err(TlsSetupError { esp_err: codes::ESP_ERR_MBEDTLS_SSL_SETUP_FAILED });
+            }
             Some(src) => {
                 let certs = src.certificates().ok_or(TlsSetupError {
                     esp_err: codes::ESP_ERR_MBEDTLS_X509_CRT_PARSE_FAILED,
