@@ -105,9 +105,17 @@ async fn a_wrong_host_fails_verification() {
 }
 
 #[tokio::test]
-async fn an_expired_certificate_fails_verification() {
-    let err = attempt(with_ca(wss(&pki().expired, None).await)).await.unwrap_err();
+async fn an_expired_certificate_fails_verification_only_when_mbedtls_checks_dates() {
+    // IDF's default: no MBEDTLS_HAVE_TIME_DATE, no date checks.
+    assert!(attempt(with_ca(wss(&pki().expired, None).await)).await.is_ok());
+    let mut dated = Sdkconfig::default();
+    dated.set("CONFIG_MBEDTLS_HAVE_TIME_DATE=y").unwrap();
+    let err = attempt_built(with_ca(wss(&pki().expired, None).await), dated).await.unwrap_err();
     assert_verify_failure(err);
+    // Without date checks the issuer still counts: an expired certificate of an
+    // unknown CA fails.
+    let untrusted = attempt(with_ca(wss(&pki().untrusted, None).await)).await.unwrap_err();
+    assert_verify_failure(untrusted);
 }
 
 #[tokio::test]

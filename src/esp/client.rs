@@ -155,7 +155,9 @@ impl EspWebsocketClient {
             };
             let security = if tls {
                 let mut opts = core.cfg.tls.clone();
-                opts.skip_server_verify = self.shared.env.sdkconfig.skips_server_verification();
+                let build = &self.shared.env.sdkconfig;
+                opts.skip_server_verify = build.skips_server_verification();
+                opts.check_validity_dates = build.mbedtls_have_time_date;
                 Security::Tls(Box::new(opts))
             } else {
                 Security::Plain

@@ -241,6 +241,7 @@ impl Storage {
                     .map(|k| CertSource::from_ptr_len(k, cfg.client_key_len)),
                 // Set from the build's sdkconfig when the client starts.
                 skip_server_verify: false,
+                check_validity_dates: false,
             },
             keep_alive: cfg.keep_alive_enable.then_some(KeepAlive {
                 idle: if cfg.keep_alive_idle == 0 { 5 } else { cfg.keep_alive_idle },

@@ -16,6 +16,11 @@ pub struct Sdkconfig {
     /// esp-tls refuses such a connection: "No server verification option set".
     #[serde(rename = "CONFIG_ESP_TLS_SKIP_SERVER_CERT_VERIFY", default)]
     pub esp_tls_skip_server_cert_verify: bool,
+    /// `CONFIG_MBEDTLS_HAVE_TIME_DATE` (default off): mbedTLS checks certificate validity
+    /// dates only with it, so by default an expired (or not yet valid) server
+    /// certificate is accepted.
+    #[serde(rename = "CONFIG_MBEDTLS_HAVE_TIME_DATE", default)]
+    pub mbedtls_have_time_date: bool,
     /// `CONFIG_ESP_WS_CLIENT_ENABLE_DYNAMIC_BUFFER`: buffers allocated per use. Not
     /// observable in events; recorded.
     #[serde(rename = "CONFIG_ESP_WS_CLIENT_ENABLE_DYNAMIC_BUFFER", default)]
@@ -46,6 +51,7 @@ impl Default for Sdkconfig {
         Sdkconfig {
             esp_tls_insecure: false,
             esp_tls_skip_server_cert_verify: false,
+            mbedtls_have_time_date: false,
             ws_client_enable_dynamic_buffer: false,
             ws_client_separate_tx_lock: false,
             ws_client_tx_lock_timeout_ms: tx_lock_timeout(),
@@ -63,9 +69,10 @@ pub enum SdkconfigError {
 }
 
 /// The Kconfig names, for messages.
-pub const SDKCONFIG_KEYS: [&str; 6] = [
+pub const SDKCONFIG_KEYS: [&str; 7] = [
     "CONFIG_ESP_TLS_INSECURE",
     "CONFIG_ESP_TLS_SKIP_SERVER_CERT_VERIFY",
+    "CONFIG_MBEDTLS_HAVE_TIME_DATE",
     "CONFIG_ESP_WS_CLIENT_ENABLE_DYNAMIC_BUFFER",
     "CONFIG_ESP_WS_CLIENT_SEPARATE_TX_LOCK",
     "CONFIG_ESP_WS_CLIENT_TX_LOCK_TIMEOUT_MS",
@@ -97,6 +104,9 @@ impl Sdkconfig {
                 "CONFIG_ESP_TLS_SKIP_SERVER_CERT_VERIFY={}",
                 yn(self.esp_tls_skip_server_cert_verify)
             ));
+        }
+        if self.mbedtls_have_time_date != d.mbedtls_have_time_date {
+            out.push(format!("CONFIG_MBEDTLS_HAVE_TIME_DATE={}", yn(self.mbedtls_have_time_date)));
         }
         if self.ws_client_enable_dynamic_buffer != d.ws_client_enable_dynamic_buffer {
             out.push(format!(
@@ -162,6 +172,7 @@ impl Sdkconfig {
             "CONFIG_ESP_TLS_SKIP_SERVER_CERT_VERIFY" => {
                 self.esp_tls_skip_server_cert_verify = flag()?
             }
+            "CONFIG_MBEDTLS_HAVE_TIME_DATE" => self.mbedtls_have_time_date = flag()?,
             "CONFIG_ESP_WS_CLIENT_ENABLE_DYNAMIC_BUFFER" => {
                 self.ws_client_enable_dynamic_buffer = flag()?
             }

@@ -75,6 +75,9 @@ pub struct TlsOptions {
     /// `CONFIG_ESP_TLS_INSECURE` + `CONFIG_ESP_TLS_SKIP_SERVER_CERT_VERIFY`: with no CA,
     /// connect without verifying the server instead of refusing.
     pub skip_server_verify: bool,
+    /// `CONFIG_MBEDTLS_HAVE_TIME_DATE`: check the certificates' validity dates (off by
+    /// default in IDF, so an expired certificate verifies).
+    pub check_validity_dates: bool,
 }
 
 fn global_store() -> &'static Mutex<Option<CertSource>> {
@@ -148,6 +151,7 @@ impl TlsOptions {
                 Arc::new(MbedtlsLikeVerifier {
                     inner,
                     check_name: !self.skip_common_name_check,
+                    check_dates: self.check_validity_dates,
                     flags: flags.clone(),
                 })
             }
@@ -240,7 +244,33 @@ impl ServerCertVerifier for NoVerification {
 struct MbedtlsLikeVerifier {
     inner: Arc<WebPkiServerVerifier>,
     check_name: bool,
+    check_dates: bool,
     flags: Arc<Mutex<i32>>,
+}
+
+/// A time at which every certificate of the chain is valid (the latest `notBefore`,
+/// if it is before the earliest `notAfter`; else the server certificate's own
+/// `notBefore`), so that a verification without date checks — mbedTLS built without
+/// `MBEDTLS_HAVE_TIME_DATE` — still checks issuers, signatures and names.
+fn time_inside_validity(
+    end_entity: &CertificateDer<'_>,
+    intermediates: &[CertificateDer<'_>],
+) -> Option<UnixTime> {
+    let window = |der: &CertificateDer<'_>| {
+        let (_, cert) = x509_parser::parse_x509_certificate(der.as_ref()).ok()?;
+        let v = cert.validity();
+        Some((v.not_before.timestamp(), v.not_after.timestamp()))
+    };
+    let (ee_from, _) = window(end_entity)?;
+    let mut from = ee_from;
+    let mut to = i64::MAX;
+    for der in std::iter::once(end_entity).chain(intermediates) {
+        let (f, t) = window(der)?;
+        from = from.max(f);
+        to = to.min(t);
+    }
+    let at = if from <= to { from } else { ee_from };
+    Some(UnixTime::since_unix_epoch(std::time::Duration::from_secs(at.max(0) as u64)))
 }
 
 fn flag_of(err: &rustls::Error) -> i32 {
@@ -275,6 +305,11 @@ impl ServerCertVerifier for MbedtlsLikeVerifier {
     ) -> Result<ServerCertVerified, rustls::Error> {
         let mut flags = 0;
         let mut first_err = None;
+        let now = if self.check_dates {
+            now
+        } else {
+            time_inside_validity(end_entity, intermediates).unwrap_or(now)
+        };
         if let Err(e) = self.inner.verify_server_cert(
             end_entity,
             intermediates,
