@@ -1,0 +1,2 @@
+/tmp/wsim-main connect ws://127.0.0.1:19005/ --disable-auto-reconnect --duration 5 --profile idf5.5
+exit code: 1

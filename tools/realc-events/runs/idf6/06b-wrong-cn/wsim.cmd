@@ -1,0 +1,2 @@
+/tmp/wsim-main connect wss://127.0.0.1:18443/ --cert-pem /tmp/rc/certs/ca.pem --cert-common-name wrong.example --disable-auto-reconnect --duration 5 --profile idf6
+exit code: 1
