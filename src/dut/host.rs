@@ -24,8 +24,7 @@ pub trait Dut: Send {
     /// `esp_websocket_client_init` for a named instance, then its event handlers: one
     /// that reports every event, then one per reaction, in order. Returns whether the
     /// handle is non-NULL; a NULL client answers later calls as the C API does for NULL.
-    fn create_client(&mut self, name: &str, config: &Config, reactions: &[ReactionSpec])
-    -> bool;
+    fn create_client(&mut self, name: &str, config: &Config, reactions: &[ReactionSpec]) -> bool;
     /// One API call; the future owns what it needs.
     fn call(&self, name: &str, command: ClientCommand) -> CallFuture;
     /// The event stream of every client, with their handlers' calls.
@@ -57,12 +56,7 @@ impl Dut for HostDut {
         format!("host model ({})", self.profile)
     }
 
-    fn create_client(
-        &mut self,
-        name: &str,
-        config: &Config,
-        reactions: &[ReactionSpec],
-    ) -> bool {
+    fn create_client(&mut self, name: &str, config: &Config, reactions: &[ReactionSpec]) -> bool {
         let client = EspWebsocketClient::try_init(config, &self.env, self.profile).ok();
         if let Some(c) = &client {
             let (tx, n, epoch) = (self.tx.clone(), name.to_string(), self.epoch);
@@ -78,9 +72,7 @@ impl Dut for HostDut {
                     ReactionSpec::Call { on, .. } => EventFilter::Only(on.event),
                     // Reassembly also watches CONNECTED and DISCONNECTED (a new
                     // connection drops a message in progress).
-                    ReactionSpec::Echo { .. } | ReactionSpec::CloseAfter { .. } => {
-                        EventFilter::Any
-                    }
+                    ReactionSpec::Echo { .. } | ReactionSpec::CloseAfter { .. } => EventFilter::Any,
                 };
                 let r = ScriptedReaction::new(spec.clone(), i + 1, name, self.tx.clone(), epoch);
                 c.register_reaction(filter, r);

@@ -18,8 +18,8 @@ use crate::esp::{Env, EventId, Profile};
 use crate::net::{ActiveToxic, ConnectionFault, SharedRng, SimNet};
 use crate::scenario::{
     Call, CallPlan, EventExpectation, FaultEffect, LoadedScenario, PlanStep, PlannedFault,
-    ReactionKind, ReactionPlan,
-    SendKind, ServerActionPlan, ServerAddr, ServerExpectationPlan, StepAction, World,
+    ReactionKind, ReactionPlan, SendKind, ServerActionPlan, ServerAddr, ServerExpectationPlan,
+    StepAction, World,
 };
 use crate::server::{ConnectionLog, ServerHandle};
 

@@ -11,8 +11,8 @@ use super::limits::{
 };
 use super::locate::KeyPath;
 use super::model::{
-    CallSpec, CertRef, ClientCall, ClientSpec, ReactionEntry, CloseFrame, Expectation, FaultSpec,
-    FrameExpectation, FrameSpec, HandshakeSpec, PortSpec, Scenario, ServerAction,
+    CallSpec, CertRef, ClientCall, ClientSpec, CloseFrame, Expectation, FaultSpec,
+    FrameExpectation, FrameSpec, HandshakeSpec, PortSpec, ReactionEntry, Scenario, ServerAction,
     ServerExpectation, ServerKindName, ServerSpec, SimpleCommand, Step,
 };
 use super::payload::{Payload, PayloadGen, parse_hex};
