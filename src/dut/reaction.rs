@@ -5,7 +5,9 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::command::{ClientCommand, DutReport, HandlerCall, ReactionSpec};
-use crate::esp::{Assembled, BoxFuture, HandlerApi, OwnedEvent, Reaction, Reassembler};
+use crate::esp::{
+    Assembled, BoxFuture, Echo, EchoReport, HandlerApi, OwnedEvent, Reaction, Reassembler,
+};
 
 /// The longest message a reassembling reaction keeps (the scenario payload limit);
 /// longer ones are not echoed.
@@ -17,6 +19,7 @@ pub struct ScriptedReaction {
     index: usize,
     client: String,
     assembler: Reassembler,
+    echo: Option<Echo>,
     messages: u64,
     tx: mpsc::UnboundedSender<DutReport>,
     epoch: Instant,
@@ -42,7 +45,22 @@ impl ScriptedReaction {
         tx: mpsc::UnboundedSender<DutReport>,
         epoch: Instant,
     ) -> Self {
+        let echo = match &spec {
+            ReactionSpec::Echo { timeout } => {
+                let reporter =
+                    Reporter { tx: tx.clone(), client: client.to_string(), index, epoch };
+                Some(Echo::new(MAX_REASSEMBLED, *timeout, move |r| match r {
+                    EchoReport::Sent { function, returned, .. } => {
+                        reporter.report(function, i64::from(returned))
+                    }
+                    // Not echoed: reported as a send that was not made.
+                    EchoReport::TooLong { .. } => reporter.report("echo (message too long)", -1),
+                }))
+            }
+            _ => None,
+        };
         ScriptedReaction {
+            echo,
             spec,
             index,
             client: client.to_string(),
@@ -53,6 +71,26 @@ impl ScriptedReaction {
         }
     }
 
+    fn report(&self, function: &'static str, returned: i64) {
+        Reporter {
+            tx: self.tx.clone(),
+            client: self.client.clone(),
+            index: self.index,
+            epoch: self.epoch,
+        }
+        .report(function, returned);
+    }
+}
+
+/// Sends a reaction's calls to the DUT's report stream.
+struct Reporter {
+    tx: mpsc::UnboundedSender<DutReport>,
+    client: String,
+    index: usize,
+    epoch: Instant,
+}
+
+impl Reporter {
     fn report(&self, function: &'static str, returned: i64) {
         let _ = self.tx.send(DutReport::Call(HandlerCall {
             client: self.client.clone(),
@@ -107,19 +145,11 @@ impl Reaction for ScriptedReaction {
                         self.report(c.name(), r);
                     }
                 }
-                ReactionSpec::Echo { timeout } => match self.assembler.push(event) {
-                    Assembled::Message { opcode, data } => {
-                        let (name, r) = if opcode == 1 {
-                            ("send_text", api.send_text(&data, *timeout).await)
-                        } else {
-                            ("send_bin", api.send_bin(&data, *timeout).await)
-                        };
-                        self.report(name, i64::from(r));
+                ReactionSpec::Echo { .. } => {
+                    if let Some(echo) = self.echo.as_mut() {
+                        echo.react(event, api).await;
                     }
-                    // Not echoed: reported as a send that was not made.
-                    Assembled::TooLong { .. } => self.report("echo (message too long)", -1),
-                    Assembled::Pending => {}
-                },
+                }
                 ReactionSpec::CloseAfter { messages, code, reason, timeout } => {
                     if matches!(self.assembler.push(event), Assembled::Pending) {
                         return;

@@ -25,5 +25,5 @@ pub use core::{HandlerId, State};
 pub use env::{Env, SharedRng};
 pub use event::{ErrorHandle, ErrorType, Event, EventData, EventFilter, EventId, OwnedEvent};
 pub use profile::Profile;
-pub use reaction::{Assembled, BoxFuture, Echo, HandlerApi, Reaction, Reassembler};
+pub use reaction::{Assembled, BoxFuture, Echo, EchoReport, HandlerApi, Reaction, Reassembler};
 pub use uri::{ParsedUri, UriError, parse_uri};

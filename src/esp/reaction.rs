@@ -282,13 +282,34 @@ impl Reassembler {
     }
 }
 
+/// What an [`Echo`] did with a complete message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EchoReport {
+    /// It sent the message back.
+    Sent {
+        /// `send_text` or `send_bin`.
+        function: &'static str,
+        /// The message's length.
+        len: usize,
+        /// What the send returned.
+        returned: i32,
+    },
+    /// The message was longer than the limit and was not kept or echoed.
+    TooLong {
+        /// The opcode.
+        opcode: u8,
+        /// Its length.
+        len: usize,
+    },
+}
+
 /// Echoes every complete text and binary message from the handler, as the
 /// esp-protocols Autobahn testee does: `send_text` or `send_bin` with the whole
-/// message once its last chunk has arrived. Returns of the sends go to `on_send`.
+/// message once its last chunk has arrived. What it did goes to `on_report`.
 pub struct Echo {
     assembler: Reassembler,
     timeout: TickType,
-    on_send: Box<dyn FnMut(&'static str, usize, i32) + Send>,
+    on_report: Box<dyn FnMut(EchoReport) + Send>,
 }
 
 impl std::fmt::Debug for Echo {
@@ -299,13 +320,12 @@ impl std::fmt::Debug for Echo {
 
 impl Echo {
     /// An echo of messages up to `max_len` bytes, each sent with `timeout` ticks.
-    /// `on_send(function, message length, returned)` sees every send.
     pub fn new(
         max_len: usize,
         timeout: TickType,
-        on_send: impl FnMut(&'static str, usize, i32) + Send + 'static,
+        on_report: impl FnMut(EchoReport) + Send + 'static,
     ) -> Self {
-        Echo { assembler: Reassembler::new(max_len), timeout, on_send: Box::new(on_send) }
+        Echo { assembler: Reassembler::new(max_len), timeout, on_report: Box::new(on_report) }
     }
 }
 
@@ -316,13 +336,19 @@ impl Reaction for Echo {
         api: &'a mut HandlerApi<'_>,
     ) -> BoxFuture<'a, ()> {
         Box::pin(async move {
-            if let Assembled::Message { opcode, data } = self.assembler.push(event) {
-                let (name, r) = if opcode == 1 {
-                    ("send_text", api.send_text(&data, self.timeout).await)
-                } else {
-                    ("send_bin", api.send_bin(&data, self.timeout).await)
-                };
-                (self.on_send)(name, data.len(), r);
+            match self.assembler.push(event) {
+                Assembled::Message { opcode, data } => {
+                    let (function, returned) = if opcode == 1 {
+                        ("send_text", api.send_text(&data, self.timeout).await)
+                    } else {
+                        ("send_bin", api.send_bin(&data, self.timeout).await)
+                    };
+                    (self.on_report)(EchoReport::Sent { function, len: data.len(), returned });
+                }
+                Assembled::TooLong { opcode, len } => {
+                    (self.on_report)(EchoReport::TooLong { opcode, len })
+                }
+                Assembled::Pending => {}
             }
         })
     }
