@@ -251,7 +251,7 @@ impl Reassembler {
                 self.reset();
                 self.opcode = Some(ev.op_code);
             }
-            1 | 2 | 0 if self.opcode.is_some() => {}
+            0..=2 if self.opcode.is_some() => {}
             _ => return Assembled::Pending,
         }
         self.len = self.len.saturating_add(ev.data.len());
