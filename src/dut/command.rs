@@ -246,27 +246,6 @@ pub enum ReactionSpec {
     },
 }
 
-impl ReactionSpec {
-    /// Whether a handler can make this call (everything but lifecycle and settings).
-    pub fn allowed_call(c: &ClientCommand) -> bool {
-        matches!(
-            c,
-            ClientCommand::Stop
-                | ClientCommand::Destroy
-                | ClientCommand::Close { .. }
-                | ClientCommand::CloseWithCode { .. }
-                | ClientCommand::SendText { .. }
-                | ClientCommand::SendBin { .. }
-                | ClientCommand::SendTextPartial { .. }
-                | ClientCommand::SendBinPartial { .. }
-                | ClientCommand::SendContMsg { .. }
-                | ClientCommand::SendFin { .. }
-                | ClientCommand::SendWithOpcode { .. }
-                | ClientCommand::IsConnected
-        )
-    }
-}
-
 /// A call a client's handler made, and what it returned.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HandlerCall {
@@ -289,4 +268,56 @@ pub enum DutReport {
     Event(DutEvent),
     /// A client's handler called the API.
     Call(HandlerCall),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::esp::ErrorHandle;
+
+    fn data(op_code: u8, fin: bool, offset: i32, bytes: &[u8]) -> OwnedEvent {
+        OwnedEvent {
+            event: EventId::Data,
+            op_code,
+            fin,
+            data_len: bytes.len(),
+            payload_len: 10,
+            payload_offset: offset,
+            error_handle: ErrorHandle::default(),
+            close_status_code: 0,
+            data: bytes.to_vec(),
+        }
+    }
+
+    #[test]
+    fn an_event_match_checks_only_the_fields_it_names() {
+        let any_data = EventMatch {
+            event: EventId::Data,
+            op_code: None,
+            fin: None,
+            data_len: None,
+            payload_len: None,
+            payload_offset: None,
+            text: None,
+        };
+        assert!(any_data.matches(&data(1, true, 0, b"go")));
+        let mut connected = data(0, false, 0, b"");
+        connected.event = EventId::Connected;
+        assert!(!any_data.matches(&connected));
+        let go = EventMatch {
+            op_code: Some(1),
+            fin: Some(true),
+            payload_offset: Some(0),
+            text: Some("go".into()),
+            ..any_data.clone()
+        };
+        assert!(go.matches(&data(1, true, 0, b"go")));
+        assert!(!go.matches(&data(2, true, 0, b"go")));
+        assert!(!go.matches(&data(1, false, 0, b"go")));
+        assert!(!go.matches(&data(1, true, 2, b"go")));
+        assert!(!go.matches(&data(1, true, 0, b"gone")));
+        let sized = EventMatch { data_len: Some(4), payload_len: Some(10), ..any_data };
+        assert!(sized.matches(&data(0, true, 0, b"gone")));
+        assert!(!sized.matches(&data(0, true, 0, b"go")));
+    }
 }

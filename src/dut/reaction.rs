@@ -16,20 +16,17 @@ pub const MAX_REASSEMBLED: usize = crate::scenario::MAX_PAYLOAD_BYTES;
 /// One scripted reaction of a host-DUT client.
 pub struct ScriptedReaction {
     spec: ReactionSpec,
-    index: usize,
-    client: String,
+    reporter: Reporter,
     assembler: Reassembler,
     echo: Option<Echo>,
     messages: u64,
-    tx: mpsc::UnboundedSender<DutReport>,
-    epoch: Instant,
 }
 
 impl std::fmt::Debug for ScriptedReaction {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ScriptedReaction")
-            .field("client", &self.client)
-            .field("index", &self.index)
+            .field("client", &self.reporter.client)
+            .field("index", &self.reporter.index)
             .field("spec", &self.spec)
             .finish_non_exhaustive()
     }
@@ -45,10 +42,10 @@ impl ScriptedReaction {
         tx: mpsc::UnboundedSender<DutReport>,
         epoch: Instant,
     ) -> Self {
+        let reporter = Reporter { tx, client: client.to_string(), index, epoch };
         let echo = match &spec {
             ReactionSpec::Echo { timeout } => {
-                let reporter =
-                    Reporter { tx: tx.clone(), client: client.to_string(), index, epoch };
+                let reporter = reporter.clone();
                 Some(Echo::new(MAX_REASSEMBLED, *timeout, move |r| match r {
                     EchoReport::Sent { function, returned, .. } => {
                         reporter.report(function, i64::from(returned))
@@ -62,27 +59,15 @@ impl ScriptedReaction {
         ScriptedReaction {
             echo,
             spec,
-            index,
-            client: client.to_string(),
+            reporter,
             assembler: Reassembler::new(MAX_REASSEMBLED),
             messages: 0,
-            tx,
-            epoch,
         }
-    }
-
-    fn report(&self, function: &'static str, returned: i64) {
-        Reporter {
-            tx: self.tx.clone(),
-            client: self.client.clone(),
-            index: self.index,
-            epoch: self.epoch,
-        }
-        .report(function, returned);
     }
 }
 
 /// Sends a reaction's calls to the DUT's report stream.
+#[derive(Clone)]
 struct Reporter {
     tx: mpsc::UnboundedSender<DutReport>,
     client: String,
@@ -142,7 +127,7 @@ impl Reaction for ScriptedReaction {
                 ReactionSpec::Call { on, call: c } => {
                     if on.matches(event) {
                         let r = call(api, c).await;
-                        self.report(c.name(), r);
+                        self.reporter.report(c.name(), r);
                     }
                 }
                 ReactionSpec::Echo { .. } => {
@@ -157,7 +142,7 @@ impl Reaction for ScriptedReaction {
                     self.messages += 1;
                     if self.messages == *messages {
                         let r = api.close_with_code(*code, reason, *timeout).await;
-                        self.report("close_with_code", i64::from(r));
+                        self.reporter.report("close_with_code", i64::from(r));
                     }
                 }
             }
