@@ -196,3 +196,42 @@ async fn an_unregistered_reaction_no_longer_runs() {
     assert!(log.lock().unwrap().is_empty());
     c.stop().await;
 }
+
+/// Calls the client's own send (not the handler API) from a reaction.
+struct OwnMethod(wsim::esp::EspWebsocketClient, Log);
+
+impl Reaction for OwnMethod {
+    fn react<'a>(
+        &'a mut self,
+        event: &'a OwnedEvent,
+        _api: &'a mut HandlerApi<'_>,
+    ) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            if event.event == EventId::Data {
+                let r = self.0.send_text("x", PORT_MAX_DELAY).await;
+                self.1.lock().unwrap().push(("send_text", r));
+            }
+        })
+    }
+}
+
+#[tokio::test]
+async fn the_clients_own_send_from_a_reaction_returns_at_once_instead_of_hanging() {
+    let log = Log::default();
+    let srv = RawServer::bind().await;
+    let c = client_with(cfg(srv.uri("/")), Profile::Idf6);
+    c.register_reaction(EventFilter::Only(EventId::Data), OwnMethod(c.clone(), log.clone()));
+    let mut ev = Events::attach(&c).ignore(EventId::HeaderReceived);
+    c.start().await;
+    let mut conn = srv.accept().await;
+    conn.upgrade().await;
+    ev.expect_seq(&[EventId::Begin, EventId::BeforeConnect, EventId::Connected]).await;
+    conn.write(&frame(0x81, b"hi")).await;
+    ev.expect(EventId::Data).await;
+    conn.expect_silent(Duration::from_millis(200)).await;
+    assert_eq!(*log.lock().unwrap(), [("send_text", -1)]);
+    // The task was not stuck: it still reads.
+    conn.write(&frame(0x81, b"again")).await;
+    assert_eq!(ev.expect(EventId::Data).await.data, b"again");
+    assert_eq!(c.stop().await, 0);
+}

@@ -345,6 +345,12 @@ impl EspWebsocketClient {
         if !self.usable() {
             return -1;
         }
+        if self.shared.in_client_task() && self.shared.core.try_lock().is_err() {
+            // A reaction called the client's own method: the task holds the lock (the
+            // device's is recursive; the model's is not), so waiting would never end.
+            // Reactions send through their `HandlerApi`.
+            return -1;
+        }
         let lock = self.shared.core.lock();
         let mut core = match ticks_to_duration(timeout) {
             None => lock.await,

@@ -55,6 +55,10 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 ///     }
 /// }
 /// ```
+///
+/// Call the API through `api`: the task holds the client's lock while the reaction
+/// runs, so the client's own `async` methods would wait for it (a send made that way
+/// returns -1 at once instead of waiting forever).
 pub trait Reaction: Send + 'static {
     /// Handles one event (a copy of what the handlers saw; `data` is the chunk). Runs in
     /// the client task with the client's lock held; what it awaits, the task awaits.
