@@ -426,3 +426,162 @@ async fn a_closed_stdout_ends_a_flooded_run() {
     assert!(took < Duration::from_secs(3), "exit after the pipe closed took {took:?}");
     assert!(hwm < FLOOD_RSS_LIMIT_KIB, "peak RSS {hwm} KiB");
 }
+
+/// Deterministic, varied bytes (an LCG), so a misplaced chunk cannot go unnoticed.
+fn varied(len: usize, seed: u32) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
+    (0..len)
+        .map(|_| {
+            x = x.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+            (x >> 16) as u8
+        })
+        .collect()
+}
+
+/// Varied ASCII text.
+fn varied_text(len: usize, seed: u32) -> String {
+    varied(len, seed).into_iter().map(|b| char::from(b'a' + b % 26)).collect()
+}
+
+/// One message the echo-testing server sends: whole, or in fragments of these sizes
+/// with a PING after the first.
+struct Probe {
+    text: bool,
+    data: Vec<u8>,
+    fragments: Option<Vec<usize>>,
+}
+
+/// A tokio-tungstenite server that sends each probe, waits for the client's echo and
+/// records whether it came back intact, then closes. Returns its address and the
+/// verdicts (one per probe, `Err` saying what differed).
+async fn echo_testing_server(
+    probes: Vec<Probe>,
+    wait: Duration,
+) -> (std::net::SocketAddr, tokio::sync::oneshot::Receiver<Vec<Result<(), String>>>) {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    use tokio_tungstenite::tungstenite::protocol::frame::Frame;
+    use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await.unwrap();
+        let mut ws = tokio_tungstenite::accept_async(tcp).await.unwrap();
+        let mut verdicts = Vec::new();
+        for p in probes {
+            match &p.fragments {
+                None if p.text => {
+                    let t = String::from_utf8(p.data.clone()).unwrap();
+                    ws.send(Message::text(t)).await.unwrap();
+                }
+                None => ws.send(Message::binary(p.data.clone())).await.unwrap(),
+                Some(sizes) => {
+                    let first = OpCode::Data(if p.text { Data::Text } else { Data::Binary });
+                    let mut at = 0;
+                    for (i, &n) in sizes.iter().enumerate() {
+                        let end = (at + n).min(p.data.len());
+                        let last = i + 1 == sizes.len();
+                        let op = if i == 0 { first } else { OpCode::Data(Data::Continue) };
+                        let piece =
+                            if last { p.data[at..].to_vec() } else { p.data[at..end].to_vec() };
+                        ws.send(Message::Frame(Frame::message(piece, op, last))).await.unwrap();
+                        if i == 0 {
+                            ws.send(Message::Ping(b"between".to_vec().into())).await.unwrap();
+                        }
+                        at = end;
+                    }
+                }
+            }
+            let reply = loop {
+                match tokio::time::timeout(wait, ws.next()).await {
+                    Ok(Some(Ok(Message::Ping(_) | Message::Pong(_)))) => continue,
+                    Ok(Some(Ok(m))) => break Ok(m),
+                    other => break Err(format!("no echo: {other:?}")),
+                }
+            };
+            verdicts.push(reply.and_then(|m| {
+                let (is_text, got) = match m {
+                    Message::Text(t) => (true, t.as_bytes().to_vec()),
+                    Message::Binary(b) => (false, b.to_vec()),
+                    other => return Err(format!("unexpected {other:?}")),
+                };
+                if is_text != p.text || got != p.data {
+                    return Err(format!(
+                        "sent {} {} bytes, got {} {} bytes back{}",
+                        if p.text { "text" } else { "binary" },
+                        p.data.len(),
+                        if is_text { "text" } else { "binary" },
+                        got.len(),
+                        if got.len() == p.data.len() { " (different bytes)" } else { "" }
+                    ));
+                }
+                Ok(())
+            }));
+        }
+        let _ = ws.close(None).await;
+        while let Ok(Some(Ok(_))) = tokio::time::timeout(Duration::from_secs(5), ws.next()).await {}
+        let _ = tx.send(verdicts);
+    });
+    (addr, rx)
+}
+
+#[tokio::test]
+async fn echo_returns_every_message_intact_whatever_its_size_and_fragmentation() {
+    let text = |len, seed| Probe {
+        text: true,
+        data: varied_text(len, seed).into_bytes(),
+        fragments: None,
+    };
+    let bin = |len, seed| Probe { text: false, data: varied(len, seed), fragments: None };
+    let probes = vec![
+        text(2, 1),
+        bin(0, 2),
+        text(512, 3),
+        bin(513, 4),
+        text(5000, 5),
+        bin(70_000, 6),
+        Probe { fragments: Some(vec![1000, 3000, 1000]), ..text(5000, 7) },
+        Probe { fragments: Some(vec![1, 69_998, 1]), ..bin(70_000, 8) },
+        Probe { fragments: Some(vec![0, 100]), ..bin(100, 9) },
+    ];
+    let n = probes.len();
+    let (addr, verdicts) = echo_testing_server(probes, Duration::from_secs(10)).await;
+    let uri = format!("ws://127.0.0.1:{}/", addr.port());
+    let (code, lines, stderr) = run_connect(&[
+        &uri,
+        "--echo",
+        "--buffer-size",
+        "512",
+        "--disable-auto-reconnect",
+        "--seed",
+        "3",
+    ])
+    .await;
+    assert_eq!(code, 0, "{stderr}");
+    let verdicts = tokio::time::timeout(Duration::from_secs(5), verdicts).await.unwrap().unwrap();
+    assert_eq!(verdicts.len(), n);
+    for (i, v) in verdicts.iter().enumerate() {
+        assert_eq!(v, &Ok(()), "probe {i}");
+    }
+    assert!(!stderr.contains("echo:"), "{stderr}");
+    // The 5000-byte whole message came in buffer_size chunks: the echo reassembled them.
+    let chunks = lines
+        .iter()
+        .filter(|l| l["event"] == "data" && l["payload_len"] == 5000 && l["op_code"] == 1)
+        .count();
+    assert!(chunks >= 10, "5000 bytes in chunks of at most 512 bytes: {chunks}");
+    assert_eq!(lines.last().unwrap()["event"], "finish");
+}
+
+#[tokio::test]
+async fn without_echo_nothing_is_sent_back() {
+    let probes = vec![Probe { text: true, data: b"anyone?".to_vec(), fragments: None }];
+    let (addr, verdicts) = echo_testing_server(probes, Duration::from_secs(1)).await;
+    let uri = format!("ws://127.0.0.1:{}/", addr.port());
+    let (code, _, stderr) =
+        run_connect(&[&uri, "--disable-auto-reconnect", "--duration", "5"]).await;
+    assert_eq!(code, 0, "{stderr}");
+    let verdicts = tokio::time::timeout(Duration::from_secs(5), verdicts).await.unwrap().unwrap();
+    assert!(verdicts[0].as_ref().is_err_and(|e| e.contains("no echo")), "{verdicts:?}");
+}

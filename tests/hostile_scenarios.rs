@@ -347,3 +347,73 @@ fn two_random_payloads_differ_and_a_key_repeats_one() {
     assert_eq!(bytes[2], bytes[3], "a shared key gives the same bytes");
     assert_ne!(bytes[0], bytes[2]);
 }
+
+#[test]
+fn reactions_are_checked_at_load() {
+    let with = |reaction: &str| {
+        format!("{HEAD}[[clients.a.reactions]]\n{reaction}\n[[steps]]\nclient.a = \"start\"\n")
+    };
+    rejected("reaction-unknown-key", &with("echo = true\nrepeat = 2"), 8, "unknown field `repeat`");
+    rejected(
+        "reaction-two-things",
+        &with("echo = true\nclose_after = { messages = 1, code = 1000 }"),
+        6,
+        "a reaction needs exactly one of reply, echo, close_after (found echo, close_after)",
+    );
+    rejected("reaction-nothing", &with("timeout_ms = 5"), 6, "(found none)");
+    rejected("reply-without-on", &with("reply = { send_text = \"x\" }"), 6, "a `reply` needs `on`");
+    rejected(
+        "on-without-event",
+        &with("on = { op_code = 1 }\nreply = \"stop\""),
+        7,
+        "`on` names its `event`",
+    );
+    rejected(
+        "on-unknown-key",
+        &with("on = { event = \"data\", within_ms = 5 }\nreply = \"stop\""),
+        7,
+        "unknown field `within_ms`",
+    );
+    rejected(
+        "reply-start",
+        &with("on = { event = \"data\" }\nreply = \"start\""),
+        8,
+        "a handler can reply with a send",
+    );
+    rejected(
+        "reply-set-uri",
+        &with("on = { event = \"data\" }\nreply = { set_uri = \"ws://x/\" }"),
+        8,
+        "a handler can reply with a send",
+    );
+    rejected(
+        "reply-background",
+        &with("on = { event = \"data\" }\nreply = { call = \"stop\", background = true }"),
+        8,
+        "`background` does not apply",
+    );
+    rejected(
+        "echo-with-on",
+        &with("on = { event = \"data\" }\necho = true"),
+        7,
+        "`on` goes with `reply`",
+    );
+    rejected(
+        "close-after-zero",
+        &with("close_after = { messages = 0, code = 1000 }"),
+        7,
+        "messages counts from 1",
+    );
+    rejected(
+        "reply-payload-limit",
+        &with("on = { event = \"data\" }\nreply = { send_bin = { random = 99999999999 } }"),
+        8,
+        "exceeds the payload limit",
+    );
+    rejected(
+        "echo-timeout-limit",
+        &with("echo = true\ntimeout_ms = 999999999999"),
+        8,
+        "exceeds the limit",
+    );
+}

@@ -16,8 +16,8 @@ use tokio::sync::{oneshot, watch};
 use tokio::time::Instant;
 
 use wsim::esp::{
-    Config, Env, EspWebsocketClient, EventFilter, EventId, OwnedEvent, PORT_MAX_DELAY, Profile,
-    TransportType, ms_to_ticks_at,
+    Config, Echo, EchoReport, Env, EspWebsocketClient, EventFilter, EventId, OwnedEvent,
+    PORT_MAX_DELAY, Profile, TransportType, ms_to_ticks_at,
 };
 use wsim::exit;
 
@@ -123,6 +123,11 @@ pub struct ConnectArgs {
     /// finishes, or on Ctrl-C).
     #[arg(long, value_name = "SECONDS", value_parser = parse_duration, allow_hyphen_values = true)]
     pub duration: Option<Duration>,
+    /// Echo every text and binary message from the event handler, in the client task as
+    /// firmware does: reassembled from its DATA chunks and fragments, sent back whole
+    /// with `send_text` / `send_bin` once complete (messages up to 16 MiB).
+    #[arg(long)]
+    pub echo: bool,
     /// Seed for masks and handshake keys (default: from the OS).
     #[arg(long)]
     pub seed: Option<u64>,
@@ -277,6 +282,8 @@ const QUEUE_BYTES: usize = 1 << 20;
 /// On the device `stop()` waits for the task to notice: up to its 1 s poll when idle, up
 /// to `network_timeout_ms` in a handshake or a stalled frame; the model keeps that.
 const STOP_BUDGET: Duration = Duration::from_millis(50);
+/// The longest message `--echo` reassembles; longer ones are not echoed.
+const ECHO_MAX_BYTES: usize = 16 << 20;
 /// After `--duration` or Ctrl-C: when the lines still queued stop being printed.
 const EXIT_BUDGET: Duration = Duration::from_millis(90);
 
@@ -497,6 +504,26 @@ pub async fn run(args: ConnectArgs, matches: &ArgMatches) -> i32 {
                 _ => false,
             };
         });
+    }
+    if args.echo {
+        client.register_reaction(
+            EventFilter::Any,
+            Echo::new(ECHO_MAX_BYTES, PORT_MAX_DELAY, |r| match r {
+                EchoReport::Sent { function, len, returned } if returned != len as i32 => {
+                    let _ = writeln!(
+                        std::io::stderr(),
+                        "wsim connect: echo: {function} of {len} bytes returned {returned}"
+                    );
+                }
+                EchoReport::Sent { .. } => {}
+                EchoReport::TooLong { len, .. } => {
+                    let _ = writeln!(
+                        std::io::stderr(),
+                        "wsim connect: echo: a message of {len} bytes is longer than {ECHO_MAX_BYTES}: not echoed"
+                    );
+                }
+            }),
+        );
     }
     if client.start().await != 0 {
         queue.close(false);

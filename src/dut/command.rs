@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use crate::esp::{OwnedEvent, TickType};
+use crate::esp::{EventId, OwnedEvent, TickType};
 
 /// One client API call, as the agent protocol will carry it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -170,4 +170,154 @@ pub enum DutError {
     /// The DUT cannot be reached.
     #[error("the DUT is unreachable: {0}")]
     Unreachable(String),
+}
+
+/// Which events a reaction answers: an event and optional data fields, matched as an
+/// expectation matches them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EventMatch {
+    /// The event.
+    pub event: EventId,
+    /// `op_code`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub op_code: Option<u8>,
+    /// `fin`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fin: Option<bool>,
+    /// `data_len`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_len: Option<usize>,
+    /// `payload_len`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payload_len: Option<i32>,
+    /// `payload_offset`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payload_offset: Option<i32>,
+    /// The chunk's bytes equal this text.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+}
+
+impl EventMatch {
+    /// Whether `e` matches.
+    pub fn matches(&self, e: &OwnedEvent) -> bool {
+        e.event == self.event
+            && self.op_code.is_none_or(|v| v == e.op_code)
+            && self.fin.is_none_or(|v| v == e.fin)
+            && self.data_len.is_none_or(|v| v == e.data_len)
+            && self.payload_len.is_none_or(|v| v == e.payload_len)
+            && self.payload_offset.is_none_or(|v| v == e.payload_offset)
+            && self.text.as_ref().is_none_or(|t| t.as_bytes() == e.data.as_slice())
+    }
+}
+
+/// A handler that calls the API, given when the client is created (the agent protocol
+/// carries these with the client's configuration). Reactions are numbered from 1 in
+/// the order given.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "reaction", rename_all = "snake_case")]
+pub enum ReactionSpec {
+    /// One API call on every matching event. Only calls a handler can make: the sends,
+    /// `close`, `close_with_code`, `stop`, `destroy`, `is_connected`.
+    Call {
+        /// The event that triggers it.
+        on: EventMatch,
+        /// The call.
+        call: ClientCommand,
+    },
+    /// Reassemble every text and binary message and echo it once complete
+    /// (`send_text` / `send_bin`).
+    Echo {
+        /// Ticks for each send.
+        timeout: TickType,
+    },
+    /// `close_with_code` once the `messages`-th complete text or binary message has
+    /// arrived (from the handler: `ESP_FAIL` on the device, and the client keeps going).
+    CloseAfter {
+        /// Count of complete messages (at least 1).
+        messages: u64,
+        /// The code.
+        code: i32,
+        /// The reason bytes.
+        #[serde(skip)]
+        reason: Vec<u8>,
+        /// Ticks.
+        timeout: TickType,
+    },
+}
+
+/// A call a client's handler made, and what it returned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HandlerCall {
+    /// The client instance's name.
+    pub client: String,
+    /// Milliseconds since the DUT's epoch.
+    pub at_ms: u64,
+    /// Which reaction (1-based, in the order given at creation).
+    pub reaction: usize,
+    /// The C function name without its `esp_websocket_client_` prefix.
+    pub function: &'static str,
+    /// What it returned.
+    pub returned: i64,
+}
+
+/// What a DUT reports, in the order it happened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DutReport {
+    /// A client raised an event.
+    Event(DutEvent),
+    /// A client's handler called the API.
+    Call(HandlerCall),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::esp::ErrorHandle;
+
+    fn data(op_code: u8, fin: bool, offset: i32, bytes: &[u8]) -> OwnedEvent {
+        OwnedEvent {
+            event: EventId::Data,
+            op_code,
+            fin,
+            data_len: bytes.len(),
+            payload_len: 10,
+            payload_offset: offset,
+            error_handle: ErrorHandle::default(),
+            close_status_code: 0,
+            data: bytes.to_vec(),
+        }
+    }
+
+    #[test]
+    fn an_event_match_checks_only_the_fields_it_names() {
+        let any_data = EventMatch {
+            event: EventId::Data,
+            op_code: None,
+            fin: None,
+            data_len: None,
+            payload_len: None,
+            payload_offset: None,
+            text: None,
+        };
+        assert!(any_data.matches(&data(1, true, 0, b"go")));
+        let mut connected = data(0, false, 0, b"");
+        connected.event = EventId::Connected;
+        assert!(!any_data.matches(&connected));
+        let go = EventMatch {
+            op_code: Some(1),
+            fin: Some(true),
+            payload_offset: Some(0),
+            text: Some("go".into()),
+            ..any_data.clone()
+        };
+        assert!(go.matches(&data(1, true, 0, b"go")));
+        assert!(!go.matches(&data(2, true, 0, b"go")));
+        assert!(!go.matches(&data(1, false, 0, b"go")));
+        assert!(!go.matches(&data(1, true, 2, b"go")));
+        assert!(!go.matches(&data(1, true, 0, b"gone")));
+        let sized = EventMatch { data_len: Some(4), payload_len: Some(10), ..any_data };
+        assert!(sized.matches(&data(0, true, 0, b"gone")));
+        assert!(!sized.matches(&data(0, true, 0, b"go")));
+    }
 }

@@ -7,25 +7,28 @@ use std::pin::Pin;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use super::command::{ClientCommand, DutError, DutEvent};
+use super::command::{ClientCommand, DutError, DutEvent, DutReport, ReactionSpec};
+use super::reaction::ScriptedReaction;
 use crate::esp::{Config, Env, EspWebsocketClient, EventFilter, Profile};
 use crate::transport::codes::ESP_ERR_INVALID_ARG;
 
 /// A call in flight, independent of the DUT's borrow (so it can run in the background).
 pub type CallFuture = Pin<Box<dyn Future<Output = Result<i64, DutError>> + Send>>;
 
-/// The DUT seam: client instances are created by name, called with [`ClientCommand`]s,
-/// and report [`DutEvent`]s on one channel.
+/// The DUT seam: client instances are created by name (with the reactions their
+/// handlers run), called with [`ClientCommand`]s, and report [`DutEvent`]s and their
+/// handlers' calls on one channel, in order.
 pub trait Dut: Send {
     /// A short description (`host`, a serial port, …).
     fn describe(&self) -> String;
-    /// `esp_websocket_client_init` for a named instance. Returns whether the handle is
-    /// non-NULL; a NULL client answers later calls as the C API does for NULL.
-    fn create_client(&mut self, name: &str, config: &Config) -> bool;
+    /// `esp_websocket_client_init` for a named instance, then its event handlers: one
+    /// that reports every event, then one per reaction, in order. Returns whether the
+    /// handle is non-NULL; a NULL client answers later calls as the C API does for NULL.
+    fn create_client(&mut self, name: &str, config: &Config, reactions: &[ReactionSpec]) -> bool;
     /// One API call; the future owns what it needs.
     fn call(&self, name: &str, command: ClientCommand) -> CallFuture;
-    /// The event stream of every client.
-    fn events(&mut self) -> &mut mpsc::UnboundedReceiver<DutEvent>;
+    /// The event stream of every client, with their handlers' calls.
+    fn events(&mut self) -> &mut mpsc::UnboundedReceiver<DutReport>;
     /// Destroys every client (bounded by the caller).
     fn shutdown(&mut self) -> CallFuture;
 }
@@ -35,8 +38,8 @@ pub struct HostDut {
     env: Env,
     profile: Profile,
     clients: BTreeMap<String, Option<EspWebsocketClient>>,
-    tx: mpsc::UnboundedSender<DutEvent>,
-    rx: mpsc::UnboundedReceiver<DutEvent>,
+    tx: mpsc::UnboundedSender<DutReport>,
+    rx: mpsc::UnboundedReceiver<DutReport>,
     epoch: Instant,
 }
 
@@ -53,17 +56,27 @@ impl Dut for HostDut {
         format!("host model ({})", self.profile)
     }
 
-    fn create_client(&mut self, name: &str, config: &Config) -> bool {
+    fn create_client(&mut self, name: &str, config: &Config, reactions: &[ReactionSpec]) -> bool {
         let client = EspWebsocketClient::try_init(config, &self.env, self.profile).ok();
         if let Some(c) = &client {
             let (tx, n, epoch) = (self.tx.clone(), name.to_string(), self.epoch);
             c.register_events(EventFilter::Any, move |e| {
-                let _ = tx.send(DutEvent {
+                let _ = tx.send(DutReport::Event(DutEvent {
                     client: n.clone(),
                     at_ms: epoch.elapsed().as_millis() as u64,
                     event: e.to_owned_event(),
-                });
+                }));
             });
+            for (i, spec) in reactions.iter().enumerate() {
+                let filter = match spec {
+                    ReactionSpec::Call { on, .. } => EventFilter::Only(on.event),
+                    // Reassembly also watches CONNECTED and DISCONNECTED (a new
+                    // connection drops a message in progress).
+                    ReactionSpec::Echo { .. } | ReactionSpec::CloseAfter { .. } => EventFilter::Any,
+                };
+                let r = ScriptedReaction::new(spec.clone(), i + 1, name, self.tx.clone(), epoch);
+                c.register_reaction(filter, r);
+            }
         }
         let ok = client.is_some();
         self.clients.insert(name.to_string(), client);
@@ -122,7 +135,7 @@ impl Dut for HostDut {
         })
     }
 
-    fn events(&mut self) -> &mut mpsc::UnboundedReceiver<DutEvent> {
+    fn events(&mut self) -> &mut mpsc::UnboundedReceiver<DutReport> {
         &mut self.rx
     }
 

@@ -4,6 +4,10 @@
 
 mod command;
 mod host;
+mod reaction;
 
-pub use command::{ClientCommand, DutError, DutEvent};
+pub use command::{
+    ClientCommand, DutError, DutEvent, DutReport, EventMatch, HandlerCall, ReactionSpec,
+};
 pub use host::{CallFuture, Dut, HostDut};
+pub use reaction::ScriptedReaction;

@@ -10,7 +10,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use super::config::{Config, DEFAULT_PING_INTERVAL_SEC, DEFAULT_USER_AGENT, InitError, Storage};
-use super::core::{Handler, HandlerId, Shared, State, bits};
+use super::core::{Core, Handler, HandlerId, Shared, State, bits};
 use super::env::Env;
 use super::event::{ErrorType, Event, EventFilter};
 use super::frame::{FIN, OP_BINARY, OP_CLOSE, OP_CONT, OP_TEXT};
@@ -91,6 +91,38 @@ impl EspWebsocketClient {
         let h: Handler = Arc::new(handler);
         self.shared.handlers.lock().unwrap_or_else(|p| p.into_inner()).push((id, filter, h));
         id
+    }
+
+    /// Registers a handler that calls the API: `reaction` runs for every event `filter`
+    /// passes that the client task raises, right after that event's plain handlers, in
+    /// the client task with the client's lock held (see [`Reaction`]). What it sends
+    /// blocks the task until written; `stop`, `close` and `close_with_code` from it
+    /// return `ESP_FAIL`; `destroy` from it is the device's use-after-free (an ERROR
+    /// event of the model's own, then the task ends).
+    ///
+    /// [`Reaction`]: super::Reaction
+    pub fn register_reaction(
+        &self,
+        filter: EventFilter,
+        reaction: impl super::Reaction,
+    ) -> HandlerId {
+        let id = HandlerId(self.shared.next_handler.fetch_add(1, Ordering::SeqCst));
+        let r: Box<dyn super::Reaction> = Box::new(reaction);
+        self.shared.reactions.lock().unwrap_or_else(|p| p.into_inner()).push((
+            id,
+            filter,
+            Arc::new(tokio::sync::Mutex::new(r)),
+        ));
+        id
+    }
+
+    /// Removes a reaction registered with [`EspWebsocketClient::register_reaction`]
+    /// (`ESP_ERR_INVALID_ARG` if there is none with that id and filter).
+    pub fn unregister_reaction(&self, filter: EventFilter, reaction: HandlerId) -> EspErr {
+        let mut rs = self.shared.reactions.lock().unwrap_or_else(|p| p.into_inner());
+        let before = rs.len();
+        rs.retain(|(id, f, _)| !(*id == reaction && *f == filter));
+        if rs.len() == before { ESP_ERR_INVALID_ARG } else { ESP_OK }
     }
 
     /// `esp_websocket_unregister_events`.
@@ -256,14 +288,8 @@ impl EspWebsocketClient {
             return ESP_ERR_INVALID_ARG;
         }
         if self.shared.in_client_task() {
-            if let Ok(core) = self.shared.core.try_lock() {
-                self.shared.error(
-                    &core,
-                    "wsim: destroy() called from the websocket task: use-after-free on the device",
-                );
-            }
-            self.shared.run.store(false, Ordering::SeqCst);
-            self.shared.destroyed.store(true, Ordering::SeqCst);
+            let core = self.shared.core.try_lock().ok();
+            self.shared.destroy_from_task(core.as_deref());
             return ESP_OK;
         }
         if !self.shared.has_bits(bits::STOPPED) {
@@ -328,6 +354,12 @@ impl EspWebsocketClient {
         if !self.usable() {
             return -1;
         }
+        if self.shared.in_client_task() && self.shared.core.try_lock().is_err() {
+            // A reaction called the client's own method: the task holds the lock (the
+            // device's is recursive; the model's is not), so waiting would never end.
+            // Reactions send through their `HandlerApi`.
+            return -1;
+        }
         let lock = self.shared.core.lock();
         let mut core = match self.shared.ticks_to_duration(timeout) {
             None => lock.await,
@@ -336,40 +368,7 @@ impl EspWebsocketClient {
                 Err(_) => return -1,
             },
         };
-        if self.shared.state() != State::Connected {
-            return -1;
-        }
-        let write_timeout = self.shared.ticks_to_duration(timeout).map(|d| d.as_millis() as u64);
-        let buffer_size = core.cfg.buffer_size;
-        let fin_requested = opcode & FIN != 0;
-        let mut op = opcode;
-        let mut widx = 0usize;
-        while widx < data.len() || op != 0 {
-            let remaining = data.len() - widx;
-            let (chunk, b0) = if remaining > buffer_size {
-                (buffer_size, op & !FIN)
-            } else if fin_requested {
-                (remaining, op | FIN)
-            } else {
-                (remaining, op)
-            };
-            let payload = &data[widx..widx + chunk];
-            let core = &mut *core;
-            let wlen = match core.writer.as_mut() {
-                Some(w) => w.send_frame(b0, payload, write_timeout, &mut core.tx_buffer).await,
-                None => -1,
-            };
-            if wlen < 0 || (wlen == 0 && chunk != 0) {
-                let (text, errno) = Shared::transport_error_text(core);
-                let msg = format!("esp_transport_write() returned {wlen}, {text}, errno={errno}");
-                self.shared.error(core, &msg);
-                self.shared.abort_connection(core, ErrorType::TcpTransport).await;
-                return wlen;
-            }
-            op = 0;
-            widx += wlen as usize;
-        }
-        widx as i32
+        send_locked(&self.shared, &mut core, opcode, data, timeout).await
     }
 
     /// `esp_websocket_client_is_connected`: the state is CONNECTED (still true after the
@@ -428,4 +427,51 @@ impl EspWebsocketClient {
     pub async fn wait_stopped(&self, limit: Duration) -> bool {
         self.shared.wait_bits(bits::STOPPED, Some(limit)).await
     }
+}
+
+/// The body of `esp_websocket_client_send_with_exact_opcode` once the lock is held: by
+/// an API caller after taking it, or by a handler in the client task that holds it
+/// already (the C lock is recursive). CONNECTED only, `buffer_size` fragments; a write
+/// failure raises ERROR and DISCONNECTED in the calling task and returns the write
+/// result.
+pub(crate) async fn send_locked(
+    shared: &Shared,
+    core: &mut Core,
+    opcode: u8,
+    data: &[u8],
+    timeout: TickType,
+) -> i32 {
+    if shared.state() != State::Connected {
+        return -1;
+    }
+    let write_timeout = shared.ticks_to_duration(timeout).map(|d| d.as_millis() as u64);
+    let buffer_size = core.cfg.buffer_size;
+    let fin_requested = opcode & FIN != 0;
+    let mut op = opcode;
+    let mut widx = 0usize;
+    while widx < data.len() || op != 0 {
+        let remaining = data.len() - widx;
+        let (chunk, b0) = if remaining > buffer_size {
+            (buffer_size, op & !FIN)
+        } else if fin_requested {
+            (remaining, op | FIN)
+        } else {
+            (remaining, op)
+        };
+        let payload = &data[widx..widx + chunk];
+        let wlen = match core.writer.as_mut() {
+            Some(w) => w.send_frame(b0, payload, write_timeout, &mut core.tx_buffer).await,
+            None => -1,
+        };
+        if wlen < 0 || (wlen == 0 && chunk != 0) {
+            let (text, errno) = Shared::transport_error_text(core);
+            let msg = format!("esp_transport_write() returned {wlen}, {text}, errno={errno}");
+            shared.error(core, &msg);
+            shared.abort_connection(core, ErrorType::TcpTransport).await;
+            return wlen;
+        }
+        op = 0;
+        widx += wlen as usize;
+    }
+    widx as i32
 }

@@ -10,9 +10,10 @@ use tokio::time::Instant;
 
 use super::config::Storage;
 use super::env::Env;
-use super::event::{ErrorHandle, ErrorType, Event, EventData, EventFilter, EventId};
+use super::event::{ErrorHandle, ErrorType, Event, EventData, EventFilter, EventId, OwnedEvent};
 use super::frame::OP_NONE;
 use super::profile::Profile;
+use super::reaction::{HandlerApi, Reaction};
 use super::ws_transport::{WsReader, WsTransport, WsWriter};
 use crate::transport::codes;
 
@@ -59,6 +60,12 @@ pub(crate) mod bits {
 /// An event handler.
 pub type Handler = Arc<dyn Fn(&Event<'_>) + Send + Sync>;
 
+/// A registered reaction (see [`Reaction`]).
+pub(crate) type SharedReaction = Arc<tokio::sync::Mutex<Box<dyn Reaction>>>;
+
+/// An event waiting for its reactions: a copy of it and the reactions it passed.
+type PendingReaction = (OwnedEvent, Vec<SharedReaction>);
+
 /// Identifies a registered handler, for `unregister_events`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct HandlerId(pub(crate) u64);
@@ -98,6 +105,10 @@ pub(crate) struct Shared {
     /// reader and ends a poll on it at once.
     pub conn_gen: watch::Sender<u64>,
     pub handlers: Mutex<Vec<(HandlerId, EventFilter, Handler)>>,
+    /// Handlers that call the API (see [`Reaction`]).
+    pub reactions: Mutex<Vec<(HandlerId, EventFilter, SharedReaction)>>,
+    /// Events the client task raised whose reactions have not run yet.
+    pending_reactions: Mutex<std::collections::VecDeque<PendingReaction>>,
     pub next_handler: std::sync::atomic::AtomicU64,
     pub task_id: Mutex<Option<tokio::task::Id>>,
     pub epoch: Instant,
@@ -136,6 +147,8 @@ impl Shared {
             bits: watch::Sender::new(bits::STOPPED),
             conn_gen: watch::Sender::new(0),
             handlers: Mutex::new(Vec::new()),
+            reactions: Mutex::new(Vec::new()),
+            pending_reactions: Mutex::new(std::collections::VecDeque::new()),
             next_handler: std::sync::atomic::AtomicU64::new(1),
             task_id: Mutex::new(None),
             epoch: Instant::now(),
@@ -236,6 +249,57 @@ impl Shared {
         for h in handlers {
             h(&event);
         }
+        self.queue_reactions(&event);
+    }
+
+    /// Notes `event` for the reactions it passes, when the client task raised it; the
+    /// task runs them with [`Shared::react`] right after the dispatch.
+    fn queue_reactions(&self, event: &Event<'_>) {
+        let matching: Vec<SharedReaction> = self
+            .reactions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .filter(|(_, f, _)| f.matches(event.id))
+            .map(|(_, _, r)| r.clone())
+            .collect();
+        if matching.is_empty() || !self.in_client_task() {
+            return;
+        }
+        self.pending_reactions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push_back((event.to_owned_event(), matching));
+    }
+
+    /// Runs the reactions of the events dispatched since the last call, in order, in
+    /// the client task with the lock (`core`) held, as C handlers run inside
+    /// `esp_event_loop_run`. Events the reactions raise (a failed send's ERROR and
+    /// DISCONNECTED) get their reactions after them.
+    pub async fn react(&self, core: &mut Core) {
+        loop {
+            let next = self.pending_reactions.lock().unwrap_or_else(|p| p.into_inner()).pop_front();
+            let Some((event, reactions)) = next else { return };
+            for r in reactions {
+                let mut r = r.lock().await;
+                let mut api = HandlerApi::new(self, core);
+                r.react(&event, &mut api).await;
+            }
+        }
+    }
+
+    /// `destroy()` from the client's own task: on the device the stop is refused and
+    /// the memory freed under the running task (a use-after-free). The model raises its
+    /// own ERROR event (when it can reach the core) and ends the task.
+    pub fn destroy_from_task(&self, core: Option<&Core>) {
+        if let Some(core) = core {
+            self.error(
+                core,
+                "wsim: destroy() called from the websocket task: use-after-free on the device",
+            );
+        }
+        self.run.store(false, Ordering::SeqCst);
+        self.destroyed.store(true, Ordering::SeqCst);
     }
 
     /// `esp_websocket_client_error`: raises ERROR with the message as its data.

@@ -19,7 +19,10 @@ const CLOSE_WAIT_MS: i32 = 1000;
 type Reader = Option<(u64, WsReader)>;
 
 pub(crate) async fn run(shared: Arc<Shared>) {
-    // `run = true` is set by start(), before the task is spawned.
+    // `run = true` is set by start(), before the task is spawned. The task knows
+    // itself from its first instruction on (start() records the id after the spawn,
+    // which a multi-thread runtime may run first).
+    *shared.task_id.lock().unwrap_or_else(|p| p.into_inner()) = tokio::task::try_id();
     {
         let mut core = shared.core.lock().await;
         if core.cfg.port == 0
@@ -29,6 +32,7 @@ pub(crate) async fn run(shared: Arc<Shared>) {
         }
         shared.set_state(State::Init);
         shared.dispatch(&core, EventId::Begin, &[]);
+        shared.react(&mut core).await;
     }
     let mut reader: Reader = None;
     let mut gen_rx = shared.conn_gen.subscribe();
@@ -62,12 +66,15 @@ pub(crate) async fn run(shared: Arc<Shared>) {
                     let msg =
                         format!("esp_transport_poll_read() returned {n}, {text}, errno={errno}");
                     shared.error(&core, &msg);
+                    shared.react(&mut core).await;
                     shared.abort_connection(&mut core, ErrorType::TcpTransport).await;
+                    shared.react(&mut core).await;
                 } else if n > 0
                     && let Some((_, r)) = reader.as_mut()
                     && recv(&shared, &mut core, r).await.is_err()
                 {
                     shared.abort_connection(&mut core, ErrorType::TcpTransport).await;
+                    shared.react(&mut core).await;
                 }
             }
             State::WaitTimeout => {
@@ -94,10 +101,12 @@ pub(crate) async fn run(shared: Arc<Shared>) {
                     reader = None;
                     shared.dispatch(&core, EventId::Closed, &[]);
                     core.reconnect_tick_ms = shared.now_ms();
+                    shared.react(&mut core).await;
                 } else {
                     shared.run.store(false, Ordering::SeqCst);
                     shared.set_state(State::Unknow);
                     shared.dispatch(&core, EventId::Closed, &[]);
+                    shared.react(&mut core).await;
                     break;
                 }
             }
@@ -106,6 +115,7 @@ pub(crate) async fn run(shared: Arc<Shared>) {
     }
     let mut core = shared.core.lock().await;
     shared.dispatch(&core, EventId::Finish, &[]);
+    shared.react(&mut core).await;
     shared.close_transport(&mut core).await;
     drop(reader);
     shared.set_state(State::Unknow);
@@ -143,7 +153,9 @@ async fn state_step(shared: &Shared, core: &mut Core, reader: &mut Reader) {
                     core.cfg.pingpong_timeout_sec
                 );
                 shared.error(core, &msg);
+                shared.react(core).await;
                 shared.abort_connection(core, ErrorType::PongTimeout).await;
+                shared.react(core).await;
             }
         }
         State::WaitTimeout => {
@@ -171,6 +183,7 @@ async fn state_step(shared: &Shared, core: &mut Core, reader: &mut Reader) {
 /// ERROR and abort.
 async fn connect_step(shared: &Shared, core: &mut Core, reader: &mut Reader) {
     shared.dispatch(core, EventId::BeforeConnect, &[]);
+    shared.react(core).await;
     let host = core.cfg.host.clone().unwrap_or_default();
     let port = u16::try_from(core.cfg.port).unwrap_or(0);
     let timeout = core.cfg.network_timeout_ms;
@@ -182,6 +195,7 @@ async fn connect_step(shared: &Shared, core: &mut Core, reader: &mut Reader) {
         Box::pin(transport.connect(&host, port, timeout, &shared.env.rng)).await;
     for line in &header_lines {
         shared.dispatch(core, EventId::HeaderReceived, line);
+        shared.react(core).await;
     }
     match outcome {
         ConnectOutcome::Failed(_why) => {
@@ -192,7 +206,9 @@ async fn connect_step(shared: &Shared, core: &mut Core, reader: &mut Reader) {
                 core.handshake_status
             );
             shared.error(core, &msg);
+            shared.react(core).await;
             shared.abort_connection(core, ErrorType::TcpTransport).await;
+            shared.react(core).await;
         }
         ConnectOutcome::Redirect { location, leaked } => {
             core.leaked.push(*leaked);
@@ -220,6 +236,7 @@ async fn connect_step(shared: &Shared, core: &mut Core, reader: &mut Reader) {
             core.close_status_code = 0;
             shared.clear_bits(bits::CLOSE_FRAME_SENT);
             shared.dispatch(core, EventId::Connected, &[]);
+            shared.react(core).await;
             // "Check if there is data pending" (C:1286): `esp_transport_poll_read(0)`,
             // which on IDF 6 sees the bytes that came with the 101 and on IDF 5.5 only
             // what the socket has.
@@ -228,6 +245,7 @@ async fn connect_step(shared: &Shared, core: &mut Core, reader: &mut Reader) {
                 && recv(shared, core, r).await.is_err()
             {
                 shared.abort_connection(core, ErrorType::TcpTransport).await;
+                shared.react(core).await;
             }
         }
     }
@@ -249,6 +267,7 @@ pub(crate) async fn recv(
             let (text, errno) = Shared::transport_error_text(core);
             let msg = format!("esp_transport_read() failed with {rlen}, {text}, errno={errno}");
             shared.error(core, &msg);
+            shared.react(core).await;
             return Err(());
         }
         core.payload_len = reader.payload_len();
@@ -259,6 +278,9 @@ pub(crate) async fn recv(
         }
         let n = rlen as usize;
         shared.dispatch(core, EventId::Data, &core.rx_buffer[..n]);
+        // The DATA handlers run here, inside the read loop: a send from one blocks the
+        // rest of the frame, the PING's PONG and the next poll until it is written.
+        shared.react(core).await;
         last_chunk = n;
         core.payload_offset += rlen;
         if core.payload_offset >= core.payload_len {

@@ -10,12 +10,16 @@ use super::events::{EventRecord, ScenarioReport, TraceEntry, Verdict};
 use super::matcher::{mismatches, sha256_hex};
 use super::world::{FaultTarget, Network, ServerSlot, start_servers};
 use crate::certs::TestPki;
-use crate::dut::{ClientCommand, Dut, DutError, DutEvent, HostDut};
+use crate::dut::{
+    ClientCommand, Dut, DutError, DutEvent, DutReport, EventMatch, HandlerCall, HostDut,
+    ReactionSpec,
+};
 use crate::esp::{Env, EventId, PORT_MAX_DELAY, Profile, Sdkconfig, TickType, ms_to_ticks_at};
 use crate::net::{ActiveToxic, ConnectionFault, SharedRng, SimNet};
 use crate::scenario::{
     Call, CallPlan, EventExpectation, FaultEffect, LoadedScenario, PlanStep, PlannedFault,
-    SendKind, ServerActionPlan, ServerAddr, ServerExpectationPlan, StepAction, World,
+    ReactionKind, ReactionPlan, SendKind, ServerActionPlan, ServerAddr, ServerExpectationPlan,
+    StepAction, Timeout, World,
 };
 use crate::server::{ConnectionLog, ServerHandle};
 
@@ -69,6 +73,10 @@ struct Exec<'a> {
     step_started: Instant,
     frame_cursor: BTreeMap<String, usize>,
     background: JoinSet<(String, &'static str, Result<i64, DutError>)>,
+    /// What each reaction's calls must return, by client and reaction number.
+    reaction_returns: BTreeMap<(String, usize), i64>,
+    /// The first handler call that returned something else.
+    reaction_failure: Option<String>,
 }
 
 impl<'a> Exec<'a> {
@@ -87,10 +95,85 @@ impl<'a> Exec<'a> {
         self.pending.entry(e.client.clone()).or_default().push_back(e);
     }
 
+    fn record(&mut self, r: DutReport) {
+        match r {
+            DutReport::Event(e) => self.record_event(e),
+            DutReport::Call(c) => self.record_handler_call(c),
+        }
+    }
+
+    /// A call a client's handler made: traced, and checked against the reaction's
+    /// `returns`.
+    fn record_handler_call(&mut self, c: HandlerCall) {
+        let t = self.t_ms();
+        let function = format!("{} (handler, reaction {})", c.function, c.reaction);
+        if let Some(&want) = self.reaction_returns.get(&(c.client.clone(), c.reaction))
+            && want != c.returned
+            && self.reaction_failure.is_none()
+        {
+            self.reaction_failure = Some(format!(
+                "client.{}: reaction {}: {}() from the event handler returned {}, expected {want}\n  recent events of {}:\n{}",
+                c.client,
+                c.reaction,
+                c.function,
+                c.returned,
+                c.client,
+                self.recent(&c.client)
+            ));
+        }
+        self.trace.push(TraceEntry::Call {
+            t_ms: t,
+            client: c.client,
+            function,
+            returned: c.returned,
+        });
+    }
+
+    /// Fails the step when a handler's call returned what its reaction forbids.
+    fn check_reactions(&mut self) -> StepResult {
+        self.drain();
+        match self.reaction_failure.take() {
+            Some(m) => Err(Stop::Fail(m)),
+            None => Ok(()),
+        }
+    }
+
+    /// A planned timeout in ticks at the build's tick rate (`CONFIG_FREERTOS_HZ`).
+    fn ticks(&self, t: &Timeout) -> TickType {
+        t.map_or(PORT_MAX_DELAY, |ms| ms_to_ticks_at(ms, self.tick_ms))
+    }
+
+    /// The DUT's description of a planned reaction.
+    fn reaction_spec(&self, r: &ReactionPlan) -> ReactionSpec {
+        match &r.kind {
+            ReactionKind::Call { on, call } => ReactionSpec::Call {
+                on: EventMatch {
+                    event: on.event,
+                    op_code: on.op_code,
+                    fin: on.fin,
+                    data_len: on.data_len,
+                    payload_len: on.payload_len,
+                    payload_offset: on.payload_offset,
+                    text: on.text.clone(),
+                },
+                call: self.command(call),
+            },
+            ReactionKind::Echo { timeout } => ReactionSpec::Echo { timeout: self.ticks(timeout) },
+            ReactionKind::CloseAfter { messages, code, reason, timeout } => {
+                ReactionSpec::CloseAfter {
+                    messages: *messages,
+                    code: *code,
+                    reason: reason.produce(self.seed),
+                    timeout: self.ticks(timeout),
+                }
+            }
+        }
+    }
+
     /// Takes in everything the DUT and background calls have produced so far.
     fn drain(&mut self) {
-        while let Ok(e) = self.dut.events().try_recv() {
-            self.record_event(e);
+        while let Ok(r) = self.dut.events().try_recv() {
+            self.record(r);
         }
         while let Some(Ok((client, function, r))) = self.background.try_join_next() {
             let t = self.t_ms();
@@ -120,7 +203,7 @@ impl<'a> Exec<'a> {
                 return Some(e);
             }
             match tokio::time::timeout_at(deadline, self.dut.events().recv()).await {
-                Ok(Some(e)) => self.record_event(e),
+                Ok(Some(r)) => self.record(r),
                 Ok(None) | Err(_) => return None,
             }
         }
@@ -137,10 +220,7 @@ impl<'a> Exec<'a> {
     /// placeholders.
     fn command(&self, call: &Call) -> ClientCommand {
         let seed = self.seed;
-        let tick_ms = self.tick_ms;
-        let ticks = |t: &Option<u64>| -> TickType {
-            t.map_or(PORT_MAX_DELAY, |ms| ms_to_ticks_at(ms, tick_ms))
-        };
+        let ticks = |t: &Timeout| self.ticks(t);
         match call {
             Call::Start => ClientCommand::Start,
             Call::Stop => ClientCommand::Stop,
@@ -579,13 +659,22 @@ pub async fn run_scenario(loaded: &LoadedScenario, ctx: &RunContext) -> Scenario
         frame_cursor: BTreeMap::new(),
         background: JoinSet::new(),
         active_faults: Vec::new(),
+        reaction_returns: BTreeMap::new(),
+        reaction_failure: None,
     };
     let virtual0 = Instant::now();
     let outcome = tokio::time::timeout(Duration::from_millis(sc.timeout_ms), async {
         exec.add_faults(&sc.faults).map_err(|s| (None, s))?;
         for (name, spec) in &sc.clients {
             let cfg = spec.config(&exec.ctx.pki, &exec.addrs);
-            let ok = exec.dut.create_client(name, &cfg);
+            let reactions: Vec<ReactionSpec> =
+                spec.reactions.iter().map(|r| exec.reaction_spec(r)).collect();
+            for (i, r) in spec.reactions.iter().enumerate() {
+                if let Some(want) = r.returns {
+                    exec.reaction_returns.insert((name.clone(), i + 1), want);
+                }
+            }
+            let ok = exec.dut.create_client(name, &cfg, &reactions);
             let t = exec.t_ms();
             exec.trace.push(TraceEntry::Call {
                 t_ms: t,
@@ -601,7 +690,16 @@ pub async fn run_scenario(loaded: &LoadedScenario, ctx: &RunContext) -> Scenario
                 step: i + 1,
                 summary: step.summary.clone(),
             });
-            exec.step(step).await.map_err(|s| (Some(i), s))?;
+            if let Err(stop) = exec.step(step).await {
+                // A handler call that returned the unexpected often explains the rest.
+                exec.drain();
+                let stop = match (exec.reaction_failure.take(), stop) {
+                    (Some(r), Stop::Fail(m)) => Stop::Fail(format!("{r}\n  then: {m}")),
+                    (_, stop) => stop,
+                };
+                return Err((Some(i), stop));
+            }
+            exec.check_reactions().map_err(|s| (Some(i), s))?;
         }
         Ok::<(), (Option<usize>, Stop)>(())
     })

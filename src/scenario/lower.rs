@@ -12,7 +12,7 @@ use super::limits::{
 use super::locate::KeyPath;
 use super::model::{
     CallSpec, CertRef, ClientCall, ClientSpec, CloseFrame, Expectation, FaultSpec,
-    FrameExpectation, FrameSpec, HandshakeSpec, PortSpec, Scenario, ServerAction,
+    FrameExpectation, FrameSpec, HandshakeSpec, PortSpec, ReactionEntry, Scenario, ServerAction,
     ServerExpectation, ServerKindName, ServerSpec, SimpleCommand, Step,
 };
 use super::payload::{Payload, PayloadGen, parse_hex};
@@ -523,7 +523,13 @@ impl Lowerer<'_> {
             ping_interval_sec: spec.ping_interval_sec,
             ..Config::default()
         };
+        limits::list("reactions", &spec.reactions).at(&path.key("reactions"))?;
+        let mut reactions = Vec::new();
+        for (i, r) in spec.reactions.iter().enumerate() {
+            reactions.push(self.reaction(r, &path.key("reactions").index(i))?);
+        }
         Ok(ClientPlan {
+            reactions,
             config,
             uri,
             host,
@@ -532,6 +538,97 @@ impl Lowerer<'_> {
             cert_der: spec.cert_der,
             client_cert,
             client_key,
+        })
+    }
+
+    fn reaction(&mut self, r: &ReactionEntry, path: &KeyPath) -> R<ReactionPlan> {
+        let which = exactly_one(
+            path,
+            "a reaction",
+            &[
+                ("reply", r.reply.is_some()),
+                ("echo", r.echo),
+                ("close_after", r.close_after.is_some()),
+            ],
+        )?;
+        if which != 0 && r.on.is_some() {
+            return bad(&path.key("on"), "`on` goes with `reply`");
+        }
+        if which != 1 && r.timeout_ms.is_some() {
+            return bad(
+                &path.key("timeout_ms"),
+                "`timeout_ms` here is for `echo`; a `reply` or `close_after` takes its own",
+            );
+        }
+        let ticks = |ms: Option<u64>, p: &KeyPath| -> R<Timeout> {
+            Ok(match ms {
+                None => None,
+                Some(ms) => Some(limits::time_ms("timeout_ms", ms).at(p)?),
+            })
+        };
+        Ok(match which {
+            0 => {
+                let p = path.key("on");
+                let Some(on) = &r.on else {
+                    return bad(path, "a `reply` needs `on`: the event it answers");
+                };
+                let Some(event) = on.event else {
+                    return bad(&p, "`on` names its `event`");
+                };
+                if on.op_code.is_some_and(|o| o > 15) {
+                    return bad(&p.key("op_code"), "opcodes are 0-15");
+                }
+                let pr = path.key("reply");
+                let Some(reply) = &r.reply else { return bad(&pr, "missing") };
+                let plan = self.call(reply, &pr)?;
+                if plan.background {
+                    return bad(
+                        &pr.key("background"),
+                        "a handler's call runs in the client task: `background` does not apply",
+                    );
+                }
+                if !handler_call(&plan.call) {
+                    return bad(
+                        &pr,
+                        "a handler can reply with a send (send_text, send_bin, send_text_partial, send_bin_partial, send_cont_msg, send_with_opcode, send_fin), close, close_with_code, stop, destroy or is_connected",
+                    );
+                }
+                ReactionPlan {
+                    kind: ReactionKind::Call {
+                        on: TriggerPlan {
+                            event,
+                            op_code: on.op_code,
+                            fin: on.fin,
+                            data_len: on.data_len,
+                            payload_len: on.payload_len,
+                            payload_offset: on.payload_offset,
+                            text: on.text.clone(),
+                        },
+                        call: plan.call,
+                    },
+                    returns: plan.returns,
+                }
+            }
+            1 => ReactionPlan {
+                kind: ReactionKind::Echo { timeout: ticks(r.timeout_ms, &path.key("timeout_ms"))? },
+                returns: None,
+            },
+            _ => {
+                let p = path.key("close_after");
+                let Some(c) = &r.close_after else { return bad(&p, "missing") };
+                if c.messages == 0 {
+                    return bad(&p.key("messages"), "messages counts from 1");
+                }
+                ReactionPlan {
+                    kind: ReactionKind::CloseAfter {
+                        messages: c.messages,
+                        code: c.code,
+                        reason: self.opt_bytes(&c.reason, &p.key("reason"), false)?,
+                        timeout: ticks(c.timeout_ms, &p.key("timeout_ms"))?,
+                    },
+                    returns: c.returns,
+                }
+            }
         })
     }
 
@@ -1015,6 +1112,21 @@ impl Lowerer<'_> {
             data: f.data.as_ref().map(|d| self.bytes(d, &path.key("data"), true)).transpose()?,
         })
     }
+}
+
+/// Whether an event handler may make `call` (not the lifecycle or settings calls).
+fn handler_call(call: &Call) -> bool {
+    matches!(
+        call,
+        Call::Stop
+            | Call::Destroy
+            | Call::Close { .. }
+            | Call::CloseWithCode { .. }
+            | Call::Send { .. }
+            | Call::SendFin { .. }
+            | Call::SendWithOpcode { .. }
+            | Call::IsConnected
+    )
 }
 
 /// Removes `null` members, so renderings show only what is set.

@@ -249,8 +249,9 @@ pub enum CertRef {
     },
 }
 
-/// A client instance: every `esp_websocket_client_config_t` field under its C name.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema)]
+/// A client instance: every `esp_websocket_client_config_t` field under its C name,
+/// and the reactions of its event handler.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ClientSpec {
     /// `uri`; `{server}`, `{server.host}`, `{server.port}`, `{server.url}` are replaced.
@@ -340,6 +341,68 @@ pub struct ClientSpec {
     /// `ping_interval_sec`.
     #[serde(default)]
     pub ping_interval_sec: usize,
+    /// What the client's event handler does besides recording events: API calls made
+    /// from the client task, as firmware handlers make them.
+    #[serde(default)]
+    pub reactions: Vec<ReactionEntry>,
+}
+
+/// One reaction of a client's event handler. Exactly one of `reply` (with `on`),
+/// `echo`, `close_after`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReactionEntry {
+    /// The events `reply` answers: `event` and optional fields, as an expectation.
+    pub on: Option<ReactionTrigger>,
+    /// The call made on each matching event: a send (`send_text`, `send_bin`,
+    /// `send_text_partial`, `send_bin_partial`, `send_cont_msg`, `send_with_opcode`,
+    /// `send_fin`), `close`, `close_with_code`, `stop`, `destroy` or `is_connected`,
+    /// with `timeout_ms` and `returns` as in a step.
+    pub reply: Option<ClientCall>,
+    /// Reassemble every text and binary message and echo it once complete.
+    #[serde(default)]
+    pub echo: bool,
+    /// `close_with_code` once this many complete text or binary messages arrived.
+    pub close_after: Option<CloseAfter>,
+    /// `echo`: each send's timeout in milliseconds (default forever).
+    pub timeout_ms: Option<u64>,
+}
+
+/// The event a reaction answers.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReactionTrigger {
+    /// The event name (`connected`, `data`, …).
+    pub event: Option<EventId>,
+    /// `op_code`.
+    pub op_code: Option<u8>,
+    /// `fin`.
+    pub fin: Option<bool>,
+    /// `data_len`.
+    pub data_len: Option<usize>,
+    /// `payload_len`.
+    pub payload_len: Option<i32>,
+    /// `payload_offset`.
+    pub payload_offset: Option<i32>,
+    /// The chunk equals this text.
+    pub text: Option<String>,
+}
+
+/// `close_with_code` from the handler after a number of messages.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CloseAfter {
+    /// Complete text or binary messages to wait for (at least 1).
+    pub messages: u64,
+    /// The code.
+    pub code: i32,
+    /// The reason bytes.
+    #[serde(default)]
+    pub reason: Option<Payload>,
+    /// The call's timeout in milliseconds (default forever).
+    pub timeout_ms: Option<u64>,
+    /// The return value the call must give.
+    pub returns: Option<i64>,
 }
 
 /// A port: a number, or a string with a placeholder.

@@ -335,6 +335,65 @@ pub struct ClientPlan {
     pub client_cert: Option<CertPlan>,
     /// `client_key`.
     pub client_key: Option<CertPlan>,
+    /// The reactions of its event handler, in order (numbered from 1).
+    pub reactions: Vec<ReactionPlan>,
+}
+
+/// A reaction of a client's event handler, with the return value its call must give.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReactionPlan {
+    /// What it does.
+    pub kind: ReactionKind,
+    /// The C return value each of its calls must give.
+    pub returns: Option<i64>,
+}
+
+/// What a reaction does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReactionKind {
+    /// A call on every matching event.
+    Call {
+        /// The events it answers.
+        on: TriggerPlan,
+        /// The call (a send, `close`, `close_with_code`, `stop`, `destroy`,
+        /// `is_connected`).
+        call: Call,
+    },
+    /// Echo every complete text and binary message.
+    Echo {
+        /// The timeout of each send.
+        timeout: Timeout,
+    },
+    /// `close_with_code` after `messages` complete messages.
+    CloseAfter {
+        /// At least 1.
+        messages: u64,
+        /// The code.
+        code: i32,
+        /// The reason.
+        reason: Bytes,
+        /// The timeout.
+        timeout: Timeout,
+    },
+}
+
+/// The event a reaction answers: an event and optional fields.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TriggerPlan {
+    /// The event.
+    pub event: EventId,
+    /// `op_code`.
+    pub op_code: Option<u8>,
+    /// `fin`.
+    pub fin: Option<bool>,
+    /// `data_len`.
+    pub data_len: Option<usize>,
+    /// `payload_len`.
+    pub payload_len: Option<i32>,
+    /// `payload_offset`.
+    pub payload_offset: Option<i32>,
+    /// The chunk equals this text.
+    pub text: Option<String>,
 }
 
 impl ClientPlan {
