@@ -52,6 +52,24 @@ impl Profile {
         self == Profile::Idf6
     }
 
+    /// `ws_read_header` polls the socket before reading a header, so a header still in
+    /// the handshake leftover waits for socket bytes (IDF 5.5).
+    pub fn polls_socket_before_header(self) -> bool {
+        self == Profile::Idf55
+    }
+
+    /// A payload read that times out ends the frame: one empty chunk, and what comes
+    /// later is read as a new header (IDF 5.5).
+    pub fn forgets_frame_after_payload_timeout(self) -> bool {
+        self == Profile::Idf55
+    }
+
+    /// The handshake fails when its read fills the buffer (`>= WS_BUFFER_SIZE - 1`),
+    /// even with the blank line inside (IDF 5.5; master checks `>`).
+    pub fn rejects_full_handshake_read(self) -> bool {
+        self == Profile::Idf55
+    }
+
     /// Response headers are walked line by line, raising `HEADER_RECEIVED`, with the
     /// prefix (`strncmp`) accept check.
     pub fn walks_headers(self) -> bool {

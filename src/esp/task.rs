@@ -134,8 +134,14 @@ async fn state_step(shared: &Shared, core: &mut Core, reader: &mut Reader) {
             if shared.has_bits(bits::CLOSE_FRAME_SENT) {
                 return;
             }
+            // The C checks are strict (`>`, C:1306, 1340) on a clock that the task's own
+            // work moves on: on a device each 1 s poll returns a little after its timeout,
+            // so after N polls strictly more than N s have passed. Virtual time charges
+            // nothing for that work, so the model counts the boundary itself as passed;
+            // otherwise the first PING would slip by a whole poll whenever the connect took
+            // no time at all (spec §8).
             let now = shared.now_ms();
-            if now.saturating_sub(core.ping_tick_ms) > core.cfg.ping_interval_sec as u64 * 1000 {
+            if now.saturating_sub(core.ping_tick_ms) >= core.cfg.ping_interval_sec as u64 * 1000 {
                 core.ping_tick_ms = now;
                 let timeout = Some(core.cfg.network_timeout_ms as u64);
                 if let Some(w) = core.writer.as_mut() {
@@ -147,7 +153,7 @@ async fn state_step(shared: &Shared, core: &mut Core, reader: &mut Reader) {
                 }
             }
             let limit = core.cfg.pingpong_timeout_sec.max(0) as u64 * 1000;
-            if core.wait_for_pong && now.saturating_sub(core.pingpong_tick_ms) > limit {
+            if core.wait_for_pong && now.saturating_sub(core.pingpong_tick_ms) >= limit {
                 let msg = format!(
                     "Error, no PONG received for more than {} seconds after PING",
                     core.cfg.pingpong_timeout_sec
@@ -260,7 +266,6 @@ pub(crate) async fn recv(
 ) -> Result<(), ()> {
     core.payload_offset = 0;
     let timeout = core.cfg.network_timeout_ms;
-    let mut last_chunk: usize;
     loop {
         let rlen = reader.read(&mut core.rx_buffer, timeout).await;
         if rlen < 0 {
@@ -281,7 +286,6 @@ pub(crate) async fn recv(
         // The DATA handlers run here, inside the read loop: a send from one blocks the
         // rest of the frame, the PING's PONG and the next poll until it is written.
         shared.react(core).await;
-        last_chunk = n;
         core.payload_offset += rlen;
         if core.payload_offset >= core.payload_len {
             break;
@@ -289,8 +293,13 @@ pub(crate) async fn recv(
     }
     match core.last_opcode {
         op if op == u16::from(OP_PING) => {
-            // The PONG carries the PING's payload (only its last chunk if it was split).
-            let payload = core.rx_buffer[..last_chunk].to_vec();
+            // The PONG is `payload_len` bytes from the start of the RX buffer (C:1138-1165):
+            // the PING's payload when it fit in one chunk; for a PING longer than
+            // `buffer_size` (IDF 5.5 reads it in chunks) the last chunk, the previous
+            // chunk's stale bytes, then what lies past the buffer on the device (zeros here).
+            let len = core.payload_len.max(0) as usize;
+            let mut payload = core.rx_buffer[..len.min(core.rx_buffer.len())].to_vec();
+            payload.resize(len, 0);
             let timeout = Some(core.cfg.network_timeout_ms as u64);
             if let Some(w) = core.writer.as_mut() {
                 w.send_frame(OP_PONG | FIN, &payload, timeout, &mut core.tx_buffer).await;

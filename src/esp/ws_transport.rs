@@ -109,6 +109,12 @@ impl WsTransport {
             }
             len += n as usize;
         };
+        // IDF 5.5 rejects a read that filled the buffer even when the blank line is in
+        // it (`header_len >= WS_BUFFER_SIZE - 1`, T55:307); master checks `>`.
+        if self.profile.rejects_full_handshake_read() && len >= buf.len() {
+            writer.close().await;
+            return (ConnectOutcome::Failed("Header size exceeded buffer size"), Vec::new());
+        }
         let response = handshake::judge_response(&buf[..header_end], &key, self.profile);
         // `get_http_status_code`: -1 when no `HTTP/… NNN` status parses (T:147-164, 294).
         self.http_status_code = response.status.unwrap_or(-1);
@@ -273,6 +279,15 @@ impl WsReader {
     }
 
     async fn read_header(&mut self, timeout_ms: i32) -> Result<Header, i32> {
+        if self.profile.polls_socket_before_header() {
+            // IDF 5.5's ws_read_header polls the socket before reading (T55:532): bytes
+            // left over from the handshake wait until the socket has some too.
+            match self.io.poll_read(timeout_ms).await {
+                p if p < 0 => return Err(p),
+                0 => return Ok(Header::None),
+                _ => {}
+            }
+        }
         let mut h = [0u8; 2];
         if !self.read_exact(&mut h, timeout_ms, true).await? {
             return Ok(Header::None);
@@ -295,13 +310,26 @@ impl WsReader {
             }
             n => n,
         };
-        let mask = if masked {
+        // IDF 5.5 keeps the length in an `int`: a 64-bit length with a non-zero upper
+        // half is 0xFFFFFFFF (-1), and one of 2^31 or more is negative (T55:558-571).
+        let c_len: i64 = match len7 {
+            127 if len >> 32 != 0 => -1,
+            127 => i64::from(len as u32 as i32),
+            _ => len as i64,
+        };
+        // IDF 5.5 reads the mask only for a non-empty payload (T55:576).
+        let reads_mask = masked && (self.profile.validates_frames() || c_len != 0);
+        let mask = if reads_mask {
             let mut m = [0u8; 4];
             self.read_exact(&mut m, timeout_ms, false).await?;
             Some(m)
         } else {
             None
         };
+        if !self.profile.validates_frames() && c_len < 0 {
+            // ws_read_header returns the negative length, and the read fails with it.
+            return Err(c_len as i32);
+        }
         if self.profile.validates_frames() {
             let control = frame::is_control(opcode);
             if rsv != 0 || frame::is_reserved(opcode) || (control && !fin) || len >> 31 != 0 {
@@ -314,8 +342,8 @@ impl WsReader {
                 return Err(-1);
             }
         }
-        // An oversized 64-bit length becomes 0xFFFFFFFF, i.e. -1 as an int, on IDF 5.5.
-        let payload_len = if len > i32::MAX as u64 { -1 } else { len as i32 };
+        // Both profiles have failed a length of 2^31 or more by now.
+        let payload_len = len as i32;
         self.frame = FrameState {
             opcode: u16::from(opcode),
             fin,
@@ -369,7 +397,12 @@ impl WsReader {
             return n;
         }
         if n == 0 {
-            // A payload timeout keeps the frame position (spec §5.3).
+            if self.profile.forgets_frame_after_payload_timeout() {
+                // IDF 5.5's ws_read forgets the frame after a payload timeout (T55:671-675):
+                // the caller sees one empty chunk, and the late bytes are read as a header.
+                self.frame.bytes_remaining = 0;
+            }
+            // IDF 6 keeps the frame position (spec §5.3).
             return 0;
         }
         if let Some(m) = self.frame.mask {

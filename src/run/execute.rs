@@ -402,6 +402,11 @@ impl<'a> Exec<'a> {
             request_line: x.request_line.as_ref().map(|t| t.render(&self.addrs)),
             request_has: x.request_has.iter().map(|t| t.render(&self.addrs)).collect(),
             data: x.frames.iter().map(|f| f.data.as_ref().map(|d| d.produce(self.seed))).collect(),
+            prefix: x
+                .frames
+                .iter()
+                .map(|f| f.prefix.as_ref().map(|d| d.produce(self.seed)))
+                .collect(),
         };
         let check = |conns: &[ConnectionLog]| check_server(&want, conns, cursor);
         let server = self.server(name)?;
@@ -462,6 +467,7 @@ struct ServerWants<'a> {
     request_line: Option<String>,
     request_has: Vec<String>,
     data: Vec<Option<Vec<u8>>>,
+    prefix: Vec<Option<Vec<u8>>>,
 }
 
 fn header_lines(request: &str) -> Vec<&str> {
@@ -546,6 +552,16 @@ fn check_server(w: &ServerWants, conns: &[ConnectionLog], cursor: usize) -> Resu
                 f.len,
                 sha256_hex(want),
                 want.len()
+            ));
+        }
+        if let Some(want) = w.prefix.get(i).and_then(Option::as_ref)
+            && !f.payload.starts_with(want)
+        {
+            let shown = f.payload.len().min(want.len());
+            bad.push(format!(
+                "payload starts {:02x?}, expected it to start {:02x?}",
+                &f.payload[..shown],
+                want
             ));
         }
         if !bad.is_empty() {

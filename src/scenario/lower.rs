@@ -1110,6 +1110,11 @@ impl Lowerer<'_> {
             len: f.len,
             text: f.text.clone(),
             data: f.data.as_ref().map(|d| self.bytes(d, &path.key("data"), true)).transpose()?,
+            prefix: f
+                .prefix
+                .as_ref()
+                .map(|d| self.bytes(d, &path.key("prefix"), true))
+                .transpose()?,
         })
     }
 }

@@ -852,4 +852,6 @@ pub struct FrameExpectation {
     pub text: Option<String>,
     /// Payload bytes.
     pub data: Option<Payload>,
+    /// The payload starts with these bytes (for payloads whose tail is undefined).
+    pub prefix: Option<Payload>,
 }

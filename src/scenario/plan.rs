@@ -711,6 +711,8 @@ pub struct FrameExpectationPlan {
     pub text: Option<String>,
     /// Payload bytes.
     pub data: Option<Bytes>,
+    /// The payload starts with these bytes.
+    pub prefix: Option<Bytes>,
 }
 
 #[cfg(test)]

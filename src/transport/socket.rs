@@ -104,6 +104,7 @@ impl EspTransport {
                 pending: Vec::new(),
                 pos: 0,
                 eof: false,
+                failed: None,
                 errors: self.errors.clone(),
             },
             writer: EspWriter { wr: Some(wr), errors: self.errors.clone() },
@@ -181,6 +182,9 @@ pub struct EspReader {
     pos: usize,
     /// The peer's FIN has been seen.
     eof: bool,
+    /// A socket error a poll met (a reset): `select()` reports the socket readable, and
+    /// the `recv()` that follows fails with it.
+    failed: Option<i32>,
     errors: ErrorRecord,
 }
 
@@ -275,6 +279,10 @@ impl EspReader {
             }
             return n as i32;
         }
+        if let Some(errno) = self.failed.take() {
+            self.errors.fail_with_errno(errno);
+            return READ_FAILED;
+        }
         if self.eof {
             return self.closed_by_fin();
         }
@@ -299,18 +307,20 @@ impl EspReader {
         READ_CLOSED_BY_FIN
     }
 
-    /// `esp_transport_poll_read()`: 1 when data (or the peer's FIN) is there to read,
-    /// 0 on timeout, -1 on a socket error.
+    /// `esp_transport_poll_read()`: 1 when data, the peer's FIN or a socket error is
+    /// there to read, 0 on timeout. A reset makes the socket readable on both lwIP and
+    /// Linux (lwIP flags it readable and in error, so `select()` counts 2 and the C poll
+    /// does not take its error path): the read that follows fails with the errno.
     pub async fn poll_read(&mut self, timeout_ms: i32) -> i32 {
-        if self.buffered() > 0 || self.eof {
+        if self.buffered() > 0 || self.eof || self.failed.is_some() {
             return 1;
         }
         match self.fill(Some(ms(timeout_ms))).await {
             Fill::Data | Fill::Eof => 1,
             Fill::TimedOut => 0,
             Fill::Failed(errno) => {
-                self.errors.fail_with_errno(errno);
-                -1
+                self.failed = Some(errno);
+                1
             }
         }
     }
@@ -323,6 +333,13 @@ impl EspReader {
         }
         if self.eof {
             return 1;
+        }
+        if let Some(errno) = self.failed {
+            return if matches!(errno, codes::ECONNRESET | codes::ENOTCONN | codes::ECONNABORTED) {
+                1
+            } else {
+                -1
+            };
         }
         match self.fill(Some(ms(timeout_ms))).await {
             Fill::Eof => 1,
