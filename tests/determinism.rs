@@ -54,3 +54,38 @@ fn one_seed_gives_identical_traces_and_another_seed_still_passes() {
     let cc = cases(&c);
     assert_ne!(ca, cc, "a different seed changes the random bytes on the wire");
 }
+
+/// The first PING's time (seen as the PONG's DATA event) does not depend on the seed:
+/// over 1,000 seeds in the simulated world it is the same millisecond (issue 11).
+#[test]
+fn the_first_ping_leaves_at_the_same_time_on_every_seed() {
+    use std::sync::Arc;
+    use wsim::run::{RunContext, TraceEntry, Verdict, run_scenario};
+    let loaded = wsim::scenario::load_all(&["scenarios/pingpong/first-ping-on-time.toml".into()])
+        .expect("the scenario loads")
+        .remove(0);
+    let pki = Arc::new(wsim::certs::TestPki::generate().expect("a PKI"));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+        .unwrap();
+    let mut times = std::collections::BTreeSet::new();
+    for seed in 0..1000u64 {
+        let ctx = RunContext {
+            pki: pki.clone(),
+            profile: wsim::esp::Profile::Idf6,
+            seed,
+            world: wsim::scenario::World::Sim,
+            sdkconfig: Default::default(),
+        };
+        let report = rt.block_on(run_scenario(&loaded, &ctx));
+        assert_eq!(report.verdict, Verdict::Pass, "seed {seed}: {:?}", report.detail);
+        let first_pong = report.trace.iter().find_map(|e| match e {
+            TraceEntry::Event { t_ms, event, .. } if event.event.op_code == 10 => Some(*t_ms),
+            _ => None,
+        });
+        times.insert(first_pong.expect("a PONG"));
+    }
+    assert_eq!(times.into_iter().collect::<Vec<_>>(), vec![10_000]);
+}
