@@ -1,0 +1,2 @@
+/work/wt-verify/target/release/wsim connect wss://127.0.0.1:19012/ --cert-pem /tmp/rcv/certs/ca.pem --disable-auto-reconnect --duration 3 --profile idf5.5
+exit code: 0

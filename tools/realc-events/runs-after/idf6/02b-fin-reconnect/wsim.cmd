@@ -1,0 +1,2 @@
+/work/wt-verify/target/release/wsim connect ws://127.0.0.1:19002/ --reconnect-timeout-ms 300 --duration 1.5 --profile idf6
+exit code: 0

@@ -1,0 +1,2 @@
+/work/wt-verify/target/release/wsim connect ws://127.0.0.1:19004/ --buffer-size 1024 --disable-auto-reconnect --close --duration 5 --profile idf6
+exit code: 0

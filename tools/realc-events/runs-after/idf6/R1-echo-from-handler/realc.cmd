@@ -1,0 +1,2 @@
+/tmp/realc-build/realc-events.elf ws://127.0.0.1:19020/ --buffer-size 512 --echo --disable-auto-reconnect --duration 4 --profile idf6
+exit code: 0

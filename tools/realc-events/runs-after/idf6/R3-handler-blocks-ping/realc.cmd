@@ -1,0 +1,2 @@
+/tmp/realc-build/realc-events.elf ws://127.0.0.1:19021/ --reply-bytes 8000000 --disable-auto-reconnect --duration 8 --profile idf6
+exit code: 0
