@@ -2,7 +2,8 @@
 # cases.sh: runs the issue-8 cases with the real C client (realc-events) and the model
 # (`wsim connect`) side by side, through compare.py. It builds nothing.
 #
-# Needs, all on 127.0.0.1: the servers of servers.py on ports 19001-19021 and `wsim serve`
+# Needs, all on 127.0.0.1: the servers of servers.py on ports 19001-19021 (19030-19033 for
+# the issue-11 cases) and `wsim serve`
 # on 18080/18443 with its certificates in $CERTS (see README.md, "Servers").
 #
 # usage: REALC=… WSIM=… CERTS=… OUT=runs/idf6 [PROFILE=idf6|idf5.5] cases.sh [CASE…]
@@ -49,3 +50,27 @@ run R1-echo-from-handler cmp_realc R1-echo-from-handler ws://127.0.0.1:19020/ --
 run R1b-react-no-echo cmp R1b-react-no-echo ws://127.0.0.1:19020/ --buffer-size 512 --disable-auto-reconnect --duration 4
 run R2-stop-from-handler cmp_realc R2-stop-from-handler ws://127.0.0.1:19020/ --stop-from-handler --disable-auto-reconnect --duration 4
 run R3-handler-blocks-ping cmp_realc R3-handler-blocks-ping ws://127.0.0.1:19021/ --reply-bytes 8000000 --disable-auto-reconnect --duration 8
+# issue 11 (IDF 5.5 reads, first PING): servers len64top:19030 longping:19031 stall:19032
+# pingtime:19033 pingslow:19034, and piggyback:19004 piggyback2:19007 reset:19003 as above
+# (1) 82 7f 80 00 00 00 00 00 00 05 "hello" after the 101, in a separate write
+run I1-len64-top cmp I1-len64-top ws://127.0.0.1:19030/ --disable-auto-reconnect --duration 4
+# (2) 101 + 2000-byte text frame in one write, buffer_size 1024 and 4096
+run I2a-piggyback cmp I2a-piggyback ws://127.0.0.1:19004/ --buffer-size 1024 --disable-auto-reconnect --close --duration 5
+run I2b-piggyback-buf4096 cmp I2b-piggyback-buf4096 ws://127.0.0.1:19004/ --buffer-size 4096 --disable-auto-reconnect --close --duration 5
+# (3) a 125-byte PING with buffer_size 64: the server logs the PONG's length and first 64 bytes
+run I3-long-ping cmp I3-long-ping ws://127.0.0.1:19031/ --buffer-size 64 --disable-auto-reconnect --duration 4
+# (4) a frame that arrives with the 101 (as 03b)
+run I4-piggyback-small cmp I4-piggyback-small ws://127.0.0.1:19007/ --buffer-size 1024 --disable-auto-reconnect --close --duration 5
+# (5) 40 of a 100-byte frame's payload, 1 s stall (network_timeout_ms 300), then the
+#     remaining 60 bytes + CLOSE(1000)
+run I5-stall cmp I5-stall ws://127.0.0.1:19032/ --network-timeout-ms 300 --disable-auto-reconnect --duration 6
+#     the same, stopped after the server's FIN (it closes 6.1 s after the 101): in I5 the
+#     FIN lands while the real client's stop() waits for its poll, after `wsim connect`
+#     has given up waiting (50 ms)
+run I5b-stall-then-fin cmp I5b-stall-then-fin ws://127.0.0.1:19032/ --network-timeout-ms 300 --disable-auto-reconnect --duration 8
+# (6) the first PING with the default ping interval (the server logs its arrival time)
+run I6-first-ping cmp I6-first-ping ws://127.0.0.1:19033/ --disable-auto-reconnect --duration 15
+#     and with the 101 written 2.5 s late (server pingslow:19034): the interval runs from init
+run I6b-first-ping-slow-101 cmp I6b-first-ping-slow-101 ws://127.0.0.1:19034/ --disable-auto-reconnect --duration 15
+# the reset case again
+run I7-reset cmp I7-reset ws://127.0.0.1:19003/ --disable-auto-reconnect --duration 5

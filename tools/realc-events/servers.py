@@ -18,6 +18,18 @@ Each mode serves connections one after another, forever (Ctrl-C ends it):
               sends PING "p", still does not read for 1 s, then reads and logs every client
               frame with its arrival time (a PONG logged after the handler's big reply shows
               that the PING waited for the handler)
+Issue 11 (IDF 5.5 reads, first PING):
+  len64top    101; 100 ms later, in a separate write, the frame 82 7f 80 00 00 00 00 00 00 05
+              "hello" (a 64-bit length with its top bit set); then logs client frames for 3 s
+  longping    101; 100 ms later a 125-byte PING ("0123456789" repeated); logs each client
+              frame with its length and the first 64 payload bytes (hex); CLOSE(1000) after 2 s
+  stall       101; 100 ms later the header and the first 40 payload bytes of a 100-byte
+              binary frame ("s"); 1 s later the remaining 60 bytes and a CLOSE(1000) in one
+              write; logs client frames (a CLOSE answer or not) for 5 s
+  pingtime    101; then logs each client frame with its arrival time relative to the moment
+              the 101 was written, answering PINGs with PONGs, for 16 s
+  pingslow    as pingtime, but the 101 is written 2.5 s after the request arrived (the
+              C client counts the first ping interval from esp_websocket_client_init())
 """
 import base64
 import hashlib
@@ -100,7 +112,33 @@ def read_frame(c, buf):
     return op, bytes(p), buf
 
 
+CONN = [0]
+
+
+def log_frames(c, buf, seconds, t0, pong=False, show=0):
+    """Log every client frame for `seconds` (time relative to t0); PONG a PING if asked."""
+    end = time.time() + seconds
+    while True:
+        left = end - time.time()
+        if left <= 0:
+            return buf
+        c.settimeout(left)
+        try:
+            op, p, buf = read_frame(c, buf)
+        except socket.timeout:
+            return buf
+        except EOFError:
+            log("t=%.3f client EOF" % (time.time() - t0))
+            return None
+        extra = (" first%d=%s" % (show, p[:show].hex())) if show else ""
+        log("t=%.3f client frame op=%d len=%d%s" % (time.time() - t0, op, len(p), extra))
+        if pong and op == 9:
+            c.sendall(frame(10, p))
+
+
 def serve_one(mode, c):
+    CONN[0] += 1
+    log("connection #%d" % CONN[0])
     try:
         key, rest = read_request(c)
         if key is None:
@@ -116,6 +154,8 @@ def serve_one(mode, c):
             time.sleep(0.1)
             c.sendall(frame(1, b"b" * 2000))
         else:
+            if mode == "pingslow":
+                time.sleep(2.5)
             c.sendall(response(key))
         if mode == "close1000":
             time.sleep(0.2)
@@ -174,6 +214,37 @@ def serve_one(mode, c):
             c.settimeout(None)
             c.sendall(frame(8, struct.pack("!H", 1000)))
             time.sleep(0.2)
+            return
+        if mode in ("len64top", "longping", "stall", "pingtime", "pingslow"):
+            t0 = time.time()
+            buf = rest
+            if mode in ("pingtime", "pingslow"):
+                log_frames(c, buf, 16.0, t0, pong=True)
+                return
+            time.sleep(0.1)
+            if mode == "len64top":
+                c.sendall(bytes.fromhex("827f8000000000000005") + b"hello")
+                log("t=%.3f sent 82 7f 80 00 00 00 00 00 00 05 'hello'" % (time.time() - t0))
+                log_frames(c, buf, 3.0, t0)
+                return
+            if mode == "longping":
+                c.sendall(frame(9, (b"0123456789" * 13)[:125]))
+                log("t=%.3f sent PING of 125 bytes" % (time.time() - t0))
+                buf = log_frames(c, buf, 2.0, t0, show=64)
+                if buf is None:
+                    return
+                c.settimeout(None)
+                c.sendall(frame(8, struct.pack("!H", 1000)))
+                log_frames(c, buf, 1.0, t0)
+                return
+            # stall
+            whole = frame(2, b"s" * 100)
+            c.sendall(whole[:2 + 40])
+            log("t=%.3f sent header + 40 of 100 payload bytes" % (time.time() - t0))
+            time.sleep(1.0)
+            c.sendall(whole[2 + 40:] + frame(8, struct.pack("!H", 1000)))
+            log("t=%.3f sent the remaining 60 bytes + CLOSE(1000)" % (time.time() - t0))
+            log_frames(c, buf, 5.0, t0)
             return
         if mode == "fin":
             time.sleep(0.2)

@@ -1,0 +1,2 @@
+/tmp/realc-build-idf5.5/realc-events.elf ws://127.0.0.1:19007/ --buffer-size 1024 --disable-auto-reconnect --close --duration 5 --profile idf5.5
+exit code: 0

@@ -1,0 +1,2 @@
+/work/wt-verify11/target/release/wsim connect ws://127.0.0.1:19034/ --disable-auto-reconnect --duration 15 --profile idf5.5
+exit code: 0
