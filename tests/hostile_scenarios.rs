@@ -417,3 +417,80 @@ fn reactions_are_checked_at_load() {
         "exceeds the limit",
     );
 }
+
+/// A handler that answers every echo with a new message loops with the echo server at no
+/// virtual cost: the clock stands still, so only the event limit ends it (an `error`
+/// verdict naming the loop), in bounded time and memory.
+#[test]
+fn a_zero_cost_loop_between_a_handler_and_a_server_ends_with_an_error() {
+    let dir = tmp("loop");
+    let body = r#"name = "echo loop"
+timeout_ms = 2000
+ignore = ["header_received"]
+[servers.main]
+[clients.a]
+uri = "ws://{main}/"
+[[clients.a.reactions]]
+on = { event = "data", op_code = 1 }
+reply = { send_text = "again" }
+[[steps]]
+client.a = "start"
+[[steps]]
+expect.a = [{ event = "begin" }, { event = "before_connect" }, { event = "connected" }]
+[[steps]]
+client.a = { send_text = "go" }
+[[steps]]
+wait_ms = 1000
+"#;
+    std::fs::write(dir.join("loop.toml"), body).unwrap();
+    let reports = dir.join("reports");
+    let t0 = Instant::now();
+    let out = wsim(&[
+        "run",
+        dir.join("loop.toml").to_str().unwrap(),
+        "--seed",
+        "1",
+        "--report-dir",
+        reports.to_str().unwrap(),
+    ]);
+    assert!(t0.elapsed() < Duration::from_secs(100), "took {:?}", t0.elapsed());
+    assert_eq!(out.status.code(), Some(wsim::exit::FAILED), "{}", text(&out));
+    assert!(text(&out).contains("raised more than 200000 events"), "{}", text(&out));
+}
+
+/// A 1-byte RX buffer holds only the last byte of a CLOSE code (0xE8 of 1000): the model
+/// reads what is there, 0 for the byte past it (the C code reads past its buffer), and
+/// does not panic.
+#[test]
+fn a_one_byte_buffer_and_a_close_code_do_not_panic() {
+    let dir = tmp("bs1");
+    let body = r#"name = "bs1"
+ignore = ["header_received"]
+[servers.main]
+kind = "script"
+[clients.a]
+uri = "ws://{main}/"
+buffer_size = 1
+[[steps]]
+client.a = "start"
+[[steps]]
+expect.a = [{ event = "begin" }, { event = "before_connect" }, { event = "connected" }]
+[[steps]]
+server.main.send = { close = { code = 1000 } }
+[[steps]]
+expect.a = [{ event = "data", op_code = 8, data_len = 1 }, { event = "data", op_code = 8, data_len = 1 }, { event = "closed", close_status_code = 59392 }]
+"#;
+    std::fs::write(dir.join("bs1.toml"), body).unwrap();
+    let reports = dir.join("reports");
+    let out = wsim(&[
+        "run",
+        dir.join("bs1.toml").to_str().unwrap(),
+        "--profile",
+        "idf5.5",
+        "--seed",
+        "1",
+        "--report-dir",
+        reports.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(wsim::exit::SUCCESS), "{}", text(&out));
+}

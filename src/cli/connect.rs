@@ -203,6 +203,28 @@ fn read_file(path: &PathBuf) -> Result<Vec<u8>, String> {
 }
 
 fn build_config(a: &ConnectArgs) -> Result<Config, String> {
+    // The scenario format's limits: the model allocates two buffers of `buffer_size`,
+    // and its timers take durations up to a day.
+    use wsim::scenario::{MAX_BUFFER_SIZE, MAX_TIME_MS};
+    let day_s = (MAX_TIME_MS / 1000) as i64;
+    let checks: [(&str, Option<i64>, i64); 5] = [
+        ("--buffer-size", a.buffer_size.map(i64::from), i64::from(MAX_BUFFER_SIZE)),
+        ("--network-timeout-ms", a.network_timeout_ms.map(i64::from), MAX_TIME_MS as i64),
+        ("--reconnect-timeout-ms", a.reconnect_timeout_ms.map(i64::from), MAX_TIME_MS as i64),
+        (
+            "--ping-interval-sec",
+            a.ping_interval_sec.map(|v| v.min(i64::MAX as usize) as i64),
+            day_s,
+        ),
+        ("--pingpong-timeout-sec", a.pingpong_timeout_sec.map(i64::from), day_s),
+    ];
+    for (flag, value, max) in checks {
+        if let Some(v) = value
+            && v > max
+        {
+            return Err(format!("{flag} {v} exceeds the limit of {max}"));
+        }
+    }
     let mut c = Config {
         uri: Some(a.uri.clone()),
         host: a.host.clone(),

@@ -3,8 +3,10 @@
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
 use super::command::{ClientCommand, DutError, DutEvent, DutReport, ReactionSpec};
@@ -41,13 +43,48 @@ pub struct HostDut {
     tx: mpsc::UnboundedSender<DutReport>,
     rx: mpsc::UnboundedReceiver<DutReport>,
     epoch: Instant,
+    /// Events passed on so far, of all clients.
+    events: Arc<AtomicUsize>,
+    /// Events passed on at most; later ones are dropped and `overflow` turns true.
+    event_limit: usize,
+    overflow: Arc<watch::Sender<bool>>,
 }
 
 impl HostDut {
     /// A host DUT whose clients live in `env` and follow `profile`.
     pub fn new(env: Env, profile: Profile) -> Self {
         let (tx, rx) = mpsc::unbounded_channel();
-        HostDut { env, profile, clients: BTreeMap::new(), tx, rx, epoch: Instant::now() }
+        HostDut {
+            env,
+            profile,
+            clients: BTreeMap::new(),
+            tx,
+            rx,
+            epoch: Instant::now(),
+            events: Arc::new(AtomicUsize::new(0)),
+            event_limit: usize::MAX,
+            overflow: Arc::new(watch::Sender::new(false)),
+        }
+    }
+
+    /// Passes on at most `limit` events: a client and a peer (or a handler) that answer
+    /// each other at no virtual cost would otherwise fill memory while the clock stands.
+    pub fn with_event_limit(mut self, limit: usize) -> Self {
+        self.event_limit = limit;
+        self
+    }
+
+    /// Panics of the clients' tasks (bugs of the model), by client.
+    pub fn failures(&self) -> Vec<String> {
+        self.clients
+            .iter()
+            .filter_map(|(n, c)| c.as_ref()?.failure().map(|f| format!("client {n:?}: {f}")))
+            .collect()
+    }
+
+    /// Turns true once the event limit was exceeded.
+    pub fn overflow(&self) -> watch::Receiver<bool> {
+        self.overflow.subscribe()
     }
 }
 
@@ -60,7 +97,13 @@ impl Dut for HostDut {
         let client = EspWebsocketClient::try_init(config, &self.env, self.profile).ok();
         if let Some(c) = &client {
             let (tx, n, epoch) = (self.tx.clone(), name.to_string(), self.epoch);
+            let (count, limit, overflow) =
+                (self.events.clone(), self.event_limit, self.overflow.clone());
             c.register_events(EventFilter::Any, move |e| {
+                if count.fetch_add(1, Ordering::Relaxed) >= limit {
+                    overflow.send_if_modified(|v| !std::mem::replace(v, true));
+                    return;
+                }
                 let _ = tx.send(DutReport::Event(DutEvent {
                     client: n.clone(),
                     at_ms: epoch.elapsed().as_millis() as u64,

@@ -68,6 +68,11 @@ impl EspWebsocketClient {
         Ok(EspWebsocketClient { shared: Arc::new(Shared::new(id, profile, env.clone(), storage)) })
     }
 
+    /// The first panic of the client's task (a bug of the model), if any.
+    pub fn failure(&self) -> Option<String> {
+        self.shared.panicked.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
     /// The instance's id (the `client` field of its events).
     pub fn id(&self) -> u32 {
         self.shared.id
@@ -216,7 +221,22 @@ impl EspWebsocketClient {
         // here keeps that order: a stop() right after start() is not undone by a task
         // that tokio has not polled yet (which would then loop with REQUESTED_STOP set).
         self.shared.run.store(true, Ordering::SeqCst);
-        let handle = tokio::spawn(super::task::run(self.shared.clone()));
+        // A panic in the task is the model's bug: it is kept for `failure()` rather than
+        // lost with the task's join handle.
+        let shared = self.shared.clone();
+        let handle = tokio::spawn(async move {
+            use futures_util::FutureExt;
+            let run = std::panic::AssertUnwindSafe(super::task::run(shared.clone()));
+            if let Err(payload) = run.catch_unwind().await {
+                let msg = payload
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| payload.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "a panic without a message".into());
+                *shared.panicked.lock().unwrap_or_else(|p| p.into_inner()) =
+                    Some(format!("client {} task panicked: {msg}", shared.id));
+            }
+        });
         *self.shared.task_id.lock().unwrap_or_else(|p| p.into_inner()) = Some(handle.id());
         ESP_OK
     }

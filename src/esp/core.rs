@@ -113,6 +113,8 @@ pub(crate) struct Shared {
     pub task_id: Mutex<Option<tokio::task::Id>>,
     pub epoch: Instant,
     pub destroyed: AtomicBool,
+    /// A panic of the client task (a model bug), with its message.
+    pub panicked: Mutex<Option<String>>,
     pub destroy_on_exit: AtomicBool,
 }
 
@@ -153,6 +155,7 @@ impl Shared {
             task_id: Mutex::new(None),
             epoch: Instant::now(),
             destroyed: AtomicBool::new(false),
+            panicked: Mutex::new(None),
             destroy_on_exit: AtomicBool::new(false),
         }
     }

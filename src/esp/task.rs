@@ -298,11 +298,20 @@ pub(crate) async fn recv(
             // `buffer_size` (IDF 5.5 reads it in chunks) the last chunk, the previous
             // chunk's stale bytes, then what lies past the buffer on the device (zeros here).
             let len = core.payload_len.max(0) as usize;
-            let mut payload = core.rx_buffer[..len.min(core.rx_buffer.len())].to_vec();
-            payload.resize(len, 0);
             let timeout = Some(core.cfg.network_timeout_ms as u64);
+            let core = &mut *core;
             if let Some(w) = core.writer.as_mut() {
-                w.send_frame(OP_PONG | FIN, &payload, timeout, &mut core.tx_buffer).await;
+                if len <= core.rx_buffer.len() {
+                    w.send_frame(
+                        OP_PONG | FIN,
+                        &core.rx_buffer[..len],
+                        timeout,
+                        &mut core.tx_buffer,
+                    )
+                    .await;
+                } else {
+                    w.send_frame_padded(OP_PONG | FIN, &core.rx_buffer, len, timeout).await;
+                }
             }
         }
         op if op == u16::from(OP_PONG) => core.wait_for_pong = false,
@@ -310,8 +319,11 @@ pub(crate) async fn recv(
             // The code is read after the frame's DATA events (C:1174-1181): DATA(8)
             // carries the previous value, CLOSED and FINISH this one. It comes from the
             // start of the RX buffer, which holds the frame's last chunk.
+            // A 1-byte buffer holds only the code's first byte (the C memcpy reads one
+            // byte past it); the model takes 0 for the missing one.
             core.close_status_code = if core.payload_len >= 2 {
-                i32::from(u16::from_be_bytes([core.rx_buffer[0], core.rx_buffer[1]]))
+                let byte = |i: usize| core.rx_buffer.get(i).copied().unwrap_or(0);
+                i32::from(u16::from_be_bytes([byte(0), byte(1)]))
             } else {
                 0
             };

@@ -451,6 +451,41 @@ impl WsWriter {
         self.io.write(scratch, timeout_ms).await
     }
 
+    /// [`WsWriter::send_frame`] for a payload of `total` bytes of which only `head` is
+    /// known: the rest is zeros. Written in pieces of at most [`DRAIN_PIECE`] bytes, so a
+    /// length the peer chose (the IDF 5.5 PONG of a long PING) allocates nothing.
+    pub async fn send_frame_padded(
+        &mut self,
+        b0: u8,
+        head: &[u8],
+        total: usize,
+        timeout_ms: Option<u64>,
+    ) -> i32 {
+        let poll = self.io.poll_write();
+        if poll <= 0 {
+            return poll;
+        }
+        let mask = self.rng.bytes4();
+        let header = frame::client_header(b0, total, mask);
+        let n = self.io.write(&header, timeout_ms).await;
+        if n != header.len() as i32 {
+            return if n == 0 { 0 } else { -1 };
+        }
+        let mut piece = Vec::with_capacity(total.min(DRAIN_PIECE));
+        let mut at = 0usize;
+        while at < total {
+            let end = (at + DRAIN_PIECE).min(total);
+            piece.clear();
+            piece.extend((at..end).map(|i| head.get(i).copied().unwrap_or(0) ^ mask[i % 4]));
+            let n = self.io.write(&piece, timeout_ms).await;
+            if n != piece.len() as i32 {
+                return if n == 0 { 0 } else { -1 };
+            }
+            at = end;
+        }
+        total as i32
+    }
+
     /// `esp_transport_close` on the send side.
     pub async fn close(&mut self) {
         self.io.close().await;

@@ -337,9 +337,10 @@ pub async fn pump<R, W>(
                             }
                         }
                         Toxic::Bandwidth { rate_kbps } => {
-                            let rate = (*rate_kbps).max(1) * 1000;
+                            let rate = u128::from((*rate_kbps).max(1)) * 1000;
                             for (d, p) in pieces.iter_mut() {
-                                *d += Duration::from_micros(p.len() as u64 * 1_000_000 / rate);
+                                let us = p.len() as u128 * 1_000_000 / rate;
+                                *d += Duration::from_micros(us.min(u128::from(u64::MAX)) as u64);
                             }
                         }
                         _ => {}

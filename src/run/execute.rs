@@ -17,9 +17,9 @@ use crate::dut::{
 use crate::esp::{Env, EventId, PORT_MAX_DELAY, Profile, Sdkconfig, TickType, ms_to_ticks_at};
 use crate::net::{ActiveToxic, ConnectionFault, SharedRng, SimNet};
 use crate::scenario::{
-    Call, CallPlan, EventExpectation, FaultEffect, LoadedScenario, PlanStep, PlannedFault,
-    ReactionKind, ReactionPlan, SendKind, ServerActionPlan, ServerAddr, ServerExpectationPlan,
-    StepAction, Timeout, World,
+    Call, CallPlan, EventExpectation, FaultEffect, LoadedScenario, MAX_EVENTS, PlanStep,
+    PlannedFault, ReactionKind, ReactionPlan, SendKind, ServerActionPlan, ServerAddr,
+    ServerExpectationPlan, StepAction, Timeout, World,
 };
 use crate::server::{ConnectionLog, ServerHandle};
 
@@ -574,8 +574,8 @@ fn check_server(w: &ServerWants, conns: &[ConnectionLog], cursor: usize) -> Resu
     Ok(x.frames.len())
 }
 
-/// A server that panicked is wsim's failure, not the DUT's and never a pass: the
-/// scenario errors, naming the panic, with whatever else it found kept after it.
+/// A server or a model task that panicked is wsim's failure, not the DUT's and never a
+/// pass: the scenario errors, naming the panic, with whatever else it found kept after it.
 fn blame_server_failures(report: &mut ScenarioReport, failures: &[String]) {
     if failures.is_empty() {
         return;
@@ -664,7 +664,7 @@ pub async fn run_scenario(loaded: &LoadedScenario, ctx: &RunContext) -> Scenario
         ctx,
         seed,
         tick_ms: sdkconfig.tick_period_ms(),
-        dut: HostDut::new(env, ctx.profile),
+        dut: HostDut::new(env, ctx.profile).with_event_limit(MAX_EVENTS),
         servers,
         addrs,
         pending: BTreeMap::new(),
@@ -679,7 +679,8 @@ pub async fn run_scenario(loaded: &LoadedScenario, ctx: &RunContext) -> Scenario
         reaction_failure: None,
     };
     let virtual0 = Instant::now();
-    let outcome = tokio::time::timeout(Duration::from_millis(sc.timeout_ms), async {
+    let mut overflow = exec.dut.overflow();
+    let body = tokio::time::timeout(Duration::from_millis(sc.timeout_ms), async {
         exec.add_faults(&sc.faults).map_err(|s| (None, s))?;
         for (name, spec) in &sc.clients {
             let cfg = spec.config(&exec.ctx.pki, &exec.addrs);
@@ -718,12 +719,24 @@ pub async fn run_scenario(loaded: &LoadedScenario, ctx: &RunContext) -> Scenario
             exec.check_reactions().map_err(|s| (Some(i), s))?;
         }
         Ok::<(), (Option<usize>, Stop)>(())
-    })
-    .await;
+    });
+    // A client that raised too many events ends the scenario: nothing else would, if
+    // it loops with a peer at no virtual cost while the clock stands.
+    let outcome = tokio::select! {
+        biased;
+        _ = overflow.wait_for(|v| *v) => None,
+        r = body => Some(r),
+    };
     let line_of = |i: usize| sc.steps.get(i).map_or(1, |s| s.line);
     match outcome {
-        Ok(Ok(())) => {}
-        Ok(Err((step, stop))) => {
+        None => {
+            report.verdict = Verdict::Error;
+            report.detail = Some(format!(
+                "the clients raised more than {MAX_EVENTS} events; a client and a server (or a handler) that answer each other at no virtual cost loop forever"
+            ));
+        }
+        Some(Ok(Ok(()))) => {}
+        Some(Ok(Err((step, stop)))) => {
             let (verdict, msg) = match stop {
                 Stop::Fail(m) => (Verdict::Fail, m),
                 Stop::Error(m) => (Verdict::Error, m),
@@ -737,7 +750,7 @@ pub async fn run_scenario(loaded: &LoadedScenario, ctx: &RunContext) -> Scenario
                 None => msg,
             });
         }
-        Err(_) => {
+        Some(Err(_)) => {
             report.verdict = Verdict::Error;
             report.detail =
                 Some(format!("the scenario exceeded its bound of {} ms", sc.timeout_ms));
@@ -747,7 +760,9 @@ pub async fn run_scenario(loaded: &LoadedScenario, ctx: &RunContext) -> Scenario
     exec.drain();
     report.trace = std::mem::take(&mut exec.trace);
     report.virtual_ms = virtual0.elapsed().as_millis() as u64;
-    let failures: Vec<String> = exec.servers.values().filter_map(|s| s.handle.failure()).collect();
+    let mut failures: Vec<String> =
+        exec.servers.values().filter_map(|s| s.handle.failure()).collect();
+    failures.extend(exec.dut.failures());
     blame_server_failures(&mut report, &failures);
     for (name, s) in exec.servers.iter_mut() {
         report.servers.insert(name.clone(), s.handle.connections());

@@ -156,8 +156,22 @@ impl Identity {
     }
 }
 
-/// Runs one scenario on the current thread, in a runtime of its own, until it ends or
-/// `stop` is given.
+/// Wall time a scenario may take: in the simulated world [`SIM_WALL_LIMIT`]; in the real
+/// world its own bound plus [`REAL_WALL_SLACK`] for teardown.
+fn wall_limit(s: &LoadedScenario, world: World) -> Duration {
+    match world {
+        World::Sim => SIM_WALL_LIMIT,
+        World::Real => Duration::from_millis(s.plan.timeout_ms) + REAL_WALL_SLACK,
+    }
+}
+
+/// Wall time a simulated-world scenario may take (the shipped suite takes milliseconds).
+pub const SIM_WALL_LIMIT: Duration = Duration::from_secs(120);
+/// Wall time a real-world scenario may take beyond its `timeout_ms`.
+pub const REAL_WALL_SLACK: Duration = Duration::from_secs(30);
+
+/// Runs one scenario on the current thread, in a runtime of its own, until it ends, a
+/// wall-clock watchdog fires, or `stop` is given.
 fn run_on_own_runtime(
     s: &LoadedScenario,
     ctx: &RunContext,
@@ -175,13 +189,32 @@ fn run_on_own_runtime(
         Ok(rt) => rt,
         Err(e) => return who.error(format!("internal error in wsim: no runtime: {e}"), 0),
     };
+    // A wall-clock watchdog: virtual time bounds a scenario only while its tasks wait,
+    // so one that keeps them busy without waiting would otherwise never end.
+    let limit = wall_limit(s, ctx.world);
+    let watchdog = StopSignal::new();
+    let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+    let dog = watchdog.clone();
+    let _ = std::thread::Builder::new().name("wsim-watchdog".into()).spawn(move || {
+        if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = done_rx.recv_timeout(limit) {
+            dog.stop();
+        }
+    });
     let report = rt.block_on(async {
         tokio::select! {
             biased;
             r = run_scenario(s, ctx) => r,
             () = stop.stopped() => who.interrupted(t0.elapsed().as_millis() as u64),
+            () = watchdog.stopped() => who.error(
+                format!(
+                    "the scenario ran for {} s of wall time without ending (its tasks kept busy without waiting, so virtual time stood still)",
+                    limit.as_secs()
+                ),
+                t0.elapsed().as_millis() as u64,
+            ),
         }
     });
+    drop(done_tx);
     // Whatever the scenario left behind (servers, proxies, a cut-short client) ends here.
     rt.shutdown_timeout(Duration::from_millis(100));
     report

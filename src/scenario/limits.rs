@@ -1,8 +1,8 @@
 //! The limits a scenario is held to at load, so that whatever `wsim check` accepts runs
 //! without exhausting memory or time. The README lists them.
 
-/// Largest scenario file.
-pub const MAX_FILE_BYTES: u64 = 64 << 20;
+/// Largest scenario file (loading takes about a hundred times its size in memory).
+pub const MAX_FILE_BYTES: u64 = 8 << 20;
 /// Largest single payload (`repeat.len`, `random`, a `file`, a hex or text payload).
 pub const MAX_PAYLOAD_BYTES: usize = 16 << 20;
 /// Largest total of all payloads a scenario generates.
@@ -10,7 +10,14 @@ pub const MAX_SCENARIO_PAYLOAD_BYTES: usize = 256 << 20;
 /// Largest `{ file = … }` (payloads and certificates).
 pub const MAX_DATA_FILE_BYTES: u64 = MAX_PAYLOAD_BYTES as u64;
 /// Most steps in one scenario.
-pub const MAX_STEPS: usize = 1_000_000;
+pub const MAX_STEPS: usize = 200_000;
+/// Most clients or servers in one scenario.
+pub const MAX_INSTANCES: usize = 1_000;
+/// Fastest `bandwidth` toxic, in KB/s (10 GB/s).
+pub const MAX_RATE_KBPS: u64 = 10_000_000;
+/// Most events one scenario may raise before it errors (a client and a server, or a
+/// reaction, that answer each other at no virtual cost would otherwise loop forever).
+pub const MAX_EVENTS: usize = 200_000;
 /// Most entries in a list a scenario gives (fragments, handshake pieces, frames in one
 /// write, refused connections, suppressed frames, expectations in one step, …).
 pub const MAX_LIST: usize = 100_000;

@@ -63,7 +63,9 @@ fn key_stream(key: &str) -> u64 {
 
 struct Lowerer<'a> {
     base: &'a Path,
+    /// Declared server names, sorted (from the file's ordered map).
     servers: Vec<&'a str>,
+    /// Declared client names, sorted.
     clients: Vec<&'a str>,
     payload_total: usize,
     random_streams: u64,
@@ -89,6 +91,14 @@ pub fn lower(s: &Scenario, base: &Path, step_lines: &[usize]) -> R<Plan> {
     if s.steps.is_empty() {
         return bad(&root, "a scenario needs at least one [[steps]] entry");
     }
+    for (key, n) in [("servers", s.servers.len()), ("clients", s.clients.len())] {
+        if n > limits::MAX_INSTANCES {
+            return bad(
+                &root.key(key),
+                format!("{n} {key}, more than the limit of {}", limits::MAX_INSTANCES),
+            );
+        }
+    }
     if s.steps.len() > MAX_STEPS {
         return bad(
             &root.key("steps"),
@@ -102,10 +112,17 @@ pub fn lower(s: &Scenario, base: &Path, step_lines: &[usize]) -> R<Plan> {
     let mut sdkconfig = Vec::new();
     for (key, value) in &s.sdkconfig {
         let line = format!("{key}={}", value.as_line_value());
-        Sdkconfig::default()
-            .set(&line)
-            .map_err(|e| e.to_string())
-            .at(&root.key("sdkconfig").key(key))?;
+        let at = root.key("sdkconfig").key(key);
+        let mut probe = Sdkconfig::default();
+        probe.set(&line).map_err(|e| e.to_string()).at(&at)?;
+        // The rules that hold whatever the run sets (the tick rate's range); the
+        // dependency of SKIP_SERVER_CERT_VERIFY on INSECURE is checked with the run's.
+        if !(1..=1000).contains(&probe.freertos_hz) {
+            return bad(
+                &at,
+                format!("CONFIG_FREERTOS_HZ = {} is outside 1-1000", probe.freertos_hz),
+            );
+        }
         sdkconfig.push(line);
     }
     let mut servers = std::collections::BTreeMap::new();
@@ -175,7 +192,7 @@ impl Lowerer<'_> {
     }
 
     fn known_server(&self, name: &str, path: &KeyPath) -> R<()> {
-        if self.servers.contains(&name) {
+        if self.servers.binary_search(&name).is_ok() {
             Ok(())
         } else {
             bad(path, format!("unknown server {name:?}; the scenario defines {:?}", self.servers))
@@ -183,7 +200,7 @@ impl Lowerer<'_> {
     }
 
     fn known_client(&self, name: &str, path: &KeyPath) -> R<()> {
-        if self.clients.contains(&name) {
+        if self.clients.binary_search(&name).is_ok() {
             Ok(())
         } else {
             bad(path, format!("unknown client {name:?}; the scenario defines {:?}", self.clients))
@@ -642,7 +659,11 @@ impl Lowerer<'_> {
             Toxic::Bandwidth { rate_kbps } if *rate_kbps == 0 => {
                 bad(&path.key("rate_kbps"), "bandwidth: rate_kbps must be at least 1")
             }
-            Toxic::Bandwidth { .. } => Ok(()),
+            Toxic::Bandwidth { rate_kbps } => {
+                limits::at_most("rate_kbps", *rate_kbps, limits::MAX_RATE_KBPS)
+                    .at(&path.key("rate_kbps"))
+                    .map(|_| ())
+            }
             Toxic::Slicer { average_size, size_variation, delay_us } => {
                 if *average_size == 0 {
                     return bad(

@@ -44,22 +44,25 @@ fn is_name_char(c: char) -> bool {
 }
 
 impl Template {
-    /// Parses `text`. A `{…}` whose content looks like a placeholder (`name` or
-    /// `name.part`, name of letters, digits, `_`, `-`) must name a declared server and a
-    /// known part; any other brace text stays literal.
+    /// Parses `text` against the declared server names (`servers`, sorted). A `{…}`
+    /// whose content looks like a placeholder (`name` or `name.part`, name of letters,
+    /// digits, `_`, `-`) must name a declared server and a known part; any other brace
+    /// text stays literal.
     pub fn parse(text: &str, servers: &[&str]) -> Result<Template, String> {
         let mut segments = Vec::new();
         let mut lit = String::new();
-        let mut rest = text;
-        while let Some(open) = rest.find('{') {
-            lit.push_str(&rest[..open]);
-            let after = &rest[open + 1..];
-            let Some(close) = after.find('}') else {
-                lit.push_str(&rest[open..]);
-                rest = "";
-                break;
+        let mut pos = 0;
+        // One pass over the closing braces: each `}` pairs with the last `{` before it
+        // (and after the previous `}`), so the scan stays linear in the text's length.
+        while let Some(rel) = text[pos..].find('}') {
+            let close = pos + rel;
+            let Some(k) = text[pos..close].rfind('{') else {
+                lit.push_str(&text[pos..=close]);
+                pos = close + 1;
+                continue;
             };
-            let inner = &after[..close];
+            let open = pos + k;
+            let inner = &text[open + 1..close];
             let (name, part) = match inner.split_once('.') {
                 Some((n, p)) => (n, Some(p)),
                 None => (inner, None),
@@ -68,11 +71,11 @@ impl Template {
                 && name.chars().all(is_name_char)
                 && part.is_none_or(|p| !p.is_empty() && p.chars().all(is_name_char));
             if !looks_like {
-                lit.push('{');
-                rest = after;
+                lit.push_str(&text[pos..=close]);
+                pos = close + 1;
                 continue;
             }
-            if !servers.contains(&name) {
+            if servers.binary_search(&name).is_err() {
                 return Err(format!(
                     "placeholder {{{inner}}} names an unknown server {name:?}; the scenario defines {servers:?}"
                 ));
@@ -88,13 +91,14 @@ impl Template {
                     ));
                 }
             };
+            lit.push_str(&text[pos..open]);
             if !lit.is_empty() {
                 segments.push(Segment::Text(std::mem::take(&mut lit)));
             }
             segments.push(Segment::Server { name: name.to_string(), part });
-            rest = &after[close + 1..];
+            pos = close + 1;
         }
-        lit.push_str(rest);
+        lit.push_str(&text[pos..]);
         if !lit.is_empty() {
             segments.push(Segment::Text(lit));
         }
@@ -155,6 +159,8 @@ mod tests {
         assert_eq!(t("{main.url}/x"), "wss://127.0.0.1:4000/x");
         assert_eq!(t("{main.host}:{main.port}"), "127.0.0.1:4000");
         assert_eq!(t("{ not a placeholder } {"), "{ not a placeholder } {");
+        assert_eq!(t("{{main}}"), "{127.0.0.1:4000}");
+        assert_eq!(t("}{main.port}{"), "}4000{");
         assert!(Template::parse("{main.port}", &["main"]).unwrap().is_port());
         assert!(!Template::parse("x{main.port}", &["main"]).unwrap().is_port());
     }
