@@ -44,8 +44,14 @@ impl std::fmt::Display for Change {
 
 /// Every scenario whose verdict differs between `old` and `new`, in id order.
 pub fn diff(old: &Summary, new: &Summary) -> Vec<Change> {
-    let before: BTreeMap<&str, Verdict> =
-        old.scenarios.iter().map(|s| (s.id.as_str(), s.verdict)).collect();
+    // A scenario the baseline's run was interrupted in has no verdict of its own: it
+    // counts as absent, not as a known failure that would hide a regression.
+    let before: BTreeMap<&str, Verdict> = old
+        .scenarios
+        .iter()
+        .filter(|s| !s.detail.as_deref().is_some_and(|d| d.starts_with("interrupted")))
+        .map(|s| (s.id.as_str(), s.verdict))
+        .collect();
     let after: BTreeMap<&str, Verdict> =
         new.scenarios.iter().map(|s| (s.id.as_str(), s.verdict)).collect();
     let mut ids: Vec<&str> = before.keys().chain(after.keys()).copied().collect();
@@ -94,6 +100,19 @@ mod tests {
                 })
                 .collect(),
         }
+    }
+
+    #[test]
+    fn an_interrupted_baseline_entry_does_not_hide_a_regression() {
+        let mut old = summary(&[("a", Verdict::Error)]);
+        old.scenarios[0].detail = Some("interrupted (the run was stopped after 5 ms)".into());
+        let new = summary(&[("a", Verdict::Fail)]);
+        let changes = diff(&old, &new);
+        assert_eq!(changes.len(), 1);
+        assert!(changes[0].is_regression(), "{}", changes[0]);
+        // A real error in the baseline stays a known failure.
+        let old = summary(&[("a", Verdict::Error)]);
+        assert!(diff(&old, &new).iter().all(|c| !c.is_regression()));
     }
 
     #[test]
