@@ -34,6 +34,8 @@ fn run_suite(
         fail_fast: false,
         world,
         sdkconfig: Default::default(),
+        dut: wsim::dut::agent::DutSpec::Host,
+        dut_name: None,
     };
     let (tx, mut rx) = mpsc::unbounded_channel();
     let t0 = Instant::now();

@@ -36,6 +36,9 @@ enum Command {
     Serve(cli::serve::ServeArgs),
     /// Write the test certificates (CA, server, bad ones, mTLS client) as files.
     Certs(cli::serve::CertsArgs),
+    /// Serve the client model over the agent protocol (stdin/stdout or --listen): the
+    /// reference agent, and the DUT of `wsim run --dut exec:"wsim agent"`.
+    Agent(cli::agent::AgentArgs),
     /// Work with report folders.
     #[command(subcommand)]
     Report(ReportCommand),
@@ -82,6 +85,7 @@ fn main() {
             }
             Command::Serve(args) => cli::serve::serve_cmd(args).await,
             Command::Certs(args) => cli::serve::certs_cmd(args),
+            Command::Agent(args) => cli::agent::agent_cmd(args).await,
             Command::Report(ReportCommand::Diff(args)) => cli::run::diff_cmd(args),
         }
     });

@@ -1,5 +1,6 @@
 //! The command line: clap subcommands, each mapping its outcome to an exit code.
 
+pub mod agent;
 pub mod connect;
 pub mod run;
 pub mod serve;

@@ -7,6 +7,7 @@ use clap::Args;
 use tokio::sync::mpsc;
 
 use wsim::certs::TestPki;
+use wsim::dut::agent::{AgentDut, DutSpec};
 use wsim::esp::{Profile, Sdkconfig, SdkconfigError};
 use wsim::exit;
 use wsim::report::{ReportDir, Summary, Terminal, diff};
@@ -25,9 +26,10 @@ pub struct RunArgs {
     /// Only scenarios with this tag (repeatable).
     #[arg(long)]
     pub tag: Vec<String>,
-    /// IDF profile of the model: idf6 (default) or idf5.5.
-    #[arg(long, default_value = "idf6", value_parser = parse_profile)]
-    pub profile: Profile,
+    /// IDF profile: idf6 or idf5.5 (default: idf6 for the host model; an external
+    /// DUT's hello picks it from its IDF version).
+    #[arg(long, value_parser = parse_profile)]
+    pub profile: Option<Profile>,
     /// The run's seed (default: a random one, printed).
     #[arg(long)]
     pub seed: Option<u64>,
@@ -52,6 +54,12 @@ pub struct RunArgs {
     /// `--sdkconfig CONFIG_ESP_TLS_INSECURE=y`; scenarios may set more.
     #[arg(long, value_name = "KEY=VALUE")]
     pub sdkconfig: Vec<String>,
+    /// The device under test: host (the model in this process, default),
+    /// exec:COMMAND (a subprocess speaking the agent protocol on stdin/stdout, e.g.
+    /// exec:"wsim agent"), tcp:HOST:PORT (an agent on a TCP port). External DUTs run
+    /// in the real world only.
+    #[arg(long, default_value = "host", value_parser = DutSpec::parse)]
+    pub dut: DutSpec,
 }
 
 /// The build options given as `KEY=VALUE` lines, checked as Kconfig would.
@@ -89,7 +97,7 @@ pub struct DiffArgs {
     pub new: PathBuf,
 }
 
-fn parse_profile(s: &str) -> Result<Profile, String> {
+pub fn parse_profile(s: &str) -> Result<Profile, String> {
     Profile::from_name(s).ok_or_else(|| format!("unknown profile {s:?}: expected idf6 or idf5.5"))
 }
 
@@ -225,6 +233,31 @@ pub async fn run_cmd(args: RunArgs) -> i32 {
             return exit::BAD_INPUT;
         }
     };
+    // An external DUT: the real world only; reached once before anything runs, its
+    // hello names it and gives the profile.
+    let (profile, dut_name) = if args.dut.is_host() {
+        (args.profile.unwrap_or(Profile::Idf6), None)
+    } else {
+        if args.world != World::Real {
+            eprintln!(
+                "error: the DUT {} runs in the real world only: add --world real (the simulated network and virtual time exist only inside wsim)",
+                args.dut
+            );
+            return exit::BAD_INPUT;
+        }
+        match AgentDut::open(&args.dut, sdkconfig.tick_period_ms()).await {
+            Ok(a) => {
+                let hello = a.hello();
+                let profile = args.profile.unwrap_or_else(|| hello.profile());
+                eprintln!("DUT: {} (protocol {}, profile {profile})", a_describe(&a), hello.proto);
+                (profile, Some(a_describe(&a)))
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                return exit::DUT_UNREACHABLE;
+            }
+        }
+    };
     let mut reports = match open_report_dir(args.report_dir.as_deref()) {
         Ok(r) => r,
         Err(code) => return code,
@@ -237,7 +270,9 @@ pub async fn run_cmd(args: RunArgs) -> i32 {
         }
     };
     let options = RunOptions {
-        profile: args.profile,
+        dut: args.dut.clone(),
+        dut_name,
+        profile,
         seed,
         jobs: args.jobs,
         fail_fast: args.fail_fast,
@@ -337,6 +372,11 @@ pub async fn run_cmd(args: RunArgs) -> i32 {
         return if regressions.is_empty() { exit::SUCCESS } else { exit::FAILED };
     }
     if c.failed + c.errors == 0 { exit::SUCCESS } else { exit::FAILED }
+}
+
+fn a_describe(a: &AgentDut) -> String {
+    use wsim::dut::Dut;
+    a.describe()
 }
 
 /// `wsim check`: validates scenario files.

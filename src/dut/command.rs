@@ -1,6 +1,6 @@
 //! What a DUT is told to do and what it reports back.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::esp::{EventId, OwnedEvent, TickType};
 
@@ -157,8 +157,11 @@ pub struct DutEvent {
     pub client: String,
     /// Milliseconds since the DUT's epoch.
     pub at_ms: u64,
-    /// The event.
+    /// The event. When the DUT sent only a digest of a large payload, `data` is empty
+    /// and `digest` holds the payload's SHA-256.
     pub event: OwnedEvent,
+    /// The SHA-256 (lower-case hex) of a payload the DUT did not send inline.
+    pub digest: Option<String>,
 }
 
 /// Why a DUT could not do what was asked.
@@ -170,11 +173,30 @@ pub enum DutError {
     /// The DUT cannot be reached.
     #[error("the DUT is unreachable: {0}")]
     Unreachable(String),
+    /// The DUT answered a request with an error (no C function was called).
+    #[error("the DUT refused {request}: {reason}")]
+    Refused {
+        /// The request.
+        request: String,
+        /// The DUT's reason.
+        reason: String,
+    },
+    /// The DUT speaks another protocol version or sent something impossible.
+    #[error("the DUT does not speak the agent protocol: {0}")]
+    Protocol(String),
+    /// No answer within the bound.
+    #[error("the DUT did not answer {request} within {ms} ms")]
+    Timeout {
+        /// The request.
+        request: String,
+        /// The bound.
+        ms: u64,
+    },
 }
 
 /// Which events a reaction answers: an event and optional data fields, matched as an
 /// expectation matches them.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EventMatch {
     /// The event.
     pub event: EventId,
@@ -246,6 +268,26 @@ pub enum ReactionSpec {
     },
 }
 
+/// Whether an event handler may make `call` (the sends, `close`, `close_with_code`,
+/// `stop`, `destroy`, `is_connected`).
+pub fn handler_may_call(call: &ClientCommand) -> bool {
+    matches!(
+        call,
+        ClientCommand::SendText { .. }
+            | ClientCommand::SendBin { .. }
+            | ClientCommand::SendTextPartial { .. }
+            | ClientCommand::SendBinPartial { .. }
+            | ClientCommand::SendContMsg { .. }
+            | ClientCommand::SendFin { .. }
+            | ClientCommand::SendWithOpcode { .. }
+            | ClientCommand::Close { .. }
+            | ClientCommand::CloseWithCode { .. }
+            | ClientCommand::Stop
+            | ClientCommand::Destroy
+            | ClientCommand::IsConnected
+    )
+}
+
 /// A call a client's handler made, and what it returned.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HandlerCall {
@@ -256,7 +298,7 @@ pub struct HandlerCall {
     /// Which reaction (1-based, in the order given at creation).
     pub reaction: usize,
     /// The C function name without its `esp_websocket_client_` prefix.
-    pub function: &'static str,
+    pub function: String,
     /// What it returned.
     pub returned: i64,
 }

@@ -17,22 +17,51 @@ use crate::transport::codes::ESP_ERR_INVALID_ARG;
 /// A call in flight, independent of the DUT's borrow (so it can run in the background).
 pub type CallFuture = Pin<Box<dyn Future<Output = Result<i64, DutError>> + Send>>;
 
+/// A future borrowing the DUT (creating a client may talk to a device).
+pub type DutFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, DutError>> + Send + 'a>>;
+
 /// The DUT seam: client instances are created by name (with the reactions their
 /// handlers run), called with [`ClientCommand`]s, and report [`DutEvent`]s and their
 /// handlers' calls on one channel, in order.
 pub trait Dut: Send {
-    /// A short description (`host`, a serial port, …).
+    /// A short description (`host model (idf6)`, a chip and its IDF version, …).
     fn describe(&self) -> String;
     /// `esp_websocket_client_init` for a named instance, then its event handlers: one
     /// that reports every event, then one per reaction, in order. Returns whether the
     /// handle is non-NULL; a NULL client answers later calls as the C API does for NULL.
-    fn create_client(&mut self, name: &str, config: &Config, reactions: &[ReactionSpec]) -> bool;
+    fn create_client<'a>(
+        &'a mut self,
+        name: &'a str,
+        config: &'a Config,
+        reactions: &'a [ReactionSpec],
+    ) -> DutFuture<'a, bool>;
     /// One API call; the future owns what it needs.
     fn call(&self, name: &str, command: ClientCommand) -> CallFuture;
+    /// A call the caller does not wait for (a `background` step): once the returned
+    /// future resolves, the DUT has taken the call and later calls may be made; the
+    /// inner future gives its result. By default the call itself.
+    fn call_background(&self, name: &str, command: ClientCommand) -> DutFuture<'static, CallFuture> {
+        let f = self.call(name, command);
+        Box::pin(async move { Ok(f) })
+    }
     /// The event stream of every client, with their handlers' calls.
     fn events(&mut self) -> &mut mpsc::UnboundedReceiver<DutReport>;
     /// Destroys every client (bounded by the caller).
     fn shutdown(&mut self) -> CallFuture;
+    /// Passes on at most `limit` events; later ones are dropped and [`Dut::overflow`]
+    /// turns true.
+    fn set_event_limit(&mut self, limit: usize);
+    /// Turns true once the event limit was exceeded.
+    fn overflow(&self) -> watch::Receiver<bool>;
+    /// What went wrong inside the DUT or on its link during the scenario (a panic of
+    /// the model's task, garbled or lost lines, a process that exited), one line each.
+    fn failures(&self) -> Vec<String> {
+        Vec::new()
+    }
+    /// The DUT's log output so far (lines that are not protocol), oldest first.
+    fn log(&self) -> Vec<String> {
+        Vec::new()
+    }
 }
 
 /// The client model in this process.
@@ -74,26 +103,13 @@ impl HostDut {
         self
     }
 
-    /// Panics of the clients' tasks (bugs of the model), by client.
-    pub fn failures(&self) -> Vec<String> {
-        self.clients
-            .iter()
-            .filter_map(|(n, c)| c.as_ref()?.failure().map(|f| format!("client {n:?}: {f}")))
-            .collect()
+    /// The profile its clients follow.
+    pub fn profile(&self) -> Profile {
+        self.profile
     }
 
-    /// Turns true once the event limit was exceeded.
-    pub fn overflow(&self) -> watch::Receiver<bool> {
-        self.overflow.subscribe()
-    }
-}
-
-impl Dut for HostDut {
-    fn describe(&self) -> String {
-        format!("host model ({})", self.profile)
-    }
-
-    fn create_client(&mut self, name: &str, config: &Config, reactions: &[ReactionSpec]) -> bool {
+    /// `create_client`, synchronously (the model needs no I/O to create a client).
+    pub fn create_now(&mut self, name: &str, config: &Config, reactions: &[ReactionSpec]) -> bool {
         let client = EspWebsocketClient::try_init(config, &self.env, self.profile).ok();
         if let Some(c) = &client {
             let (tx, n, epoch) = (self.tx.clone(), name.to_string(), self.epoch);
@@ -108,6 +124,7 @@ impl Dut for HostDut {
                     client: n.clone(),
                     at_ms: epoch.elapsed().as_millis() as u64,
                     event: e.to_owned_event(),
+                    digest: None,
                 }));
             });
             for (i, spec) in reactions.iter().enumerate() {
@@ -124,6 +141,22 @@ impl Dut for HostDut {
         let ok = client.is_some();
         self.clients.insert(name.to_string(), client);
         ok
+    }
+}
+
+impl Dut for HostDut {
+    fn describe(&self) -> String {
+        format!("host model ({})", self.profile)
+    }
+
+    fn create_client<'a>(
+        &'a mut self,
+        name: &'a str,
+        config: &'a Config,
+        reactions: &'a [ReactionSpec],
+    ) -> DutFuture<'a, bool> {
+        let ok = self.create_now(name, config, reactions);
+        Box::pin(async move { Ok(ok) })
     }
 
     fn call(&self, name: &str, command: ClientCommand) -> CallFuture {
@@ -190,6 +223,22 @@ impl Dut for HostDut {
             }
             Ok(0)
         })
+    }
+
+    fn set_event_limit(&mut self, limit: usize) {
+        self.event_limit = limit;
+    }
+
+    fn overflow(&self) -> watch::Receiver<bool> {
+        self.overflow.subscribe()
+    }
+
+    /// Panics of the clients' tasks (bugs of the model), by client.
+    fn failures(&self) -> Vec<String> {
+        self.clients
+            .iter()
+            .filter_map(|(n, c)| c.as_ref()?.failure().map(|f| format!("client {n:?}: {f}")))
+            .collect()
     }
 }
 

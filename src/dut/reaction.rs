@@ -81,7 +81,7 @@ impl Reporter {
             client: self.client.clone(),
             at_ms: self.epoch.elapsed().as_millis() as u64,
             reaction: self.index,
-            function,
+            function: function.to_string(),
             returned,
         }));
     }

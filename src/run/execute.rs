@@ -10,6 +10,7 @@ use super::events::{EventRecord, ScenarioReport, TraceEntry, Verdict};
 use super::matcher::{mismatches, sha256_hex};
 use super::world::{FaultTarget, Network, ServerSlot, start_servers};
 use crate::certs::TestPki;
+use crate::dut::agent::{AgentDut, DutSpec};
 use crate::dut::{
     ClientCommand, Dut, DutError, DutEvent, DutReport, EventMatch, HandlerCall, HostDut,
     ReactionSpec,
@@ -36,6 +37,8 @@ pub struct RunContext {
     pub world: World,
     /// The build options of the run (a scenario may set more).
     pub sdkconfig: Sdkconfig,
+    /// The DUT: the model in this process, or an agent (real world only).
+    pub dut: DutSpec,
 }
 
 /// The seed of one scenario: the run's seed mixed with the scenario id (FNV-1a), so a
@@ -62,7 +65,7 @@ struct Exec<'a> {
     seed: u64,
     /// Milliseconds per FreeRTOS tick of this scenario's build.
     tick_ms: u64,
-    dut: HostDut,
+    dut: Box<dyn Dut>,
     servers: BTreeMap<String, ServerSlot>,
     addrs: BTreeMap<String, ServerAddr>,
     active_faults: Vec<PlannedFault>,
@@ -266,12 +269,17 @@ impl<'a> Exec<'a> {
             let (cmd, returns, background) =
                 (self.command(&plan.call), plan.returns, plan.background);
             let function = cmd.name();
-            let fut = self.dut.call(name, cmd);
             if background {
+                let fut = self
+                    .dut
+                    .call_background(name, cmd)
+                    .await
+                    .map_err(|e| Stop::Error(e.to_string()))?;
                 let n = name.clone();
                 self.background.spawn(async move { (n, function, fut.await) });
                 continue;
             }
+            let fut = self.dut.call(name, cmd);
             let r = fut.await.map_err(|e| Stop::Error(e.to_string()))?;
             self.drain();
             let t = self.t_ms();
@@ -361,7 +369,7 @@ impl<'a> Exec<'a> {
                     self.recent(client)
                 )));
             };
-            let mut bad = mismatches(x, &e.event, self.seed);
+            let mut bad = mismatches(x, &e.event, e.digest.as_deref(), self.seed);
             if let Some(min) = x.after_ms {
                 let waited = self.step_started.elapsed().as_millis() as u64;
                 if waited < min {
@@ -588,6 +596,21 @@ fn blame_server_failures(report: &mut ScenarioReport, failures: &[String]) {
     report.detail = Some(detail);
 }
 
+/// Connects to an external DUT for one scenario and gives it a clean session with the
+/// scenario's build options, the run's CA as the global store, and the seed.
+async fn open_agent(
+    spec: &DutSpec,
+    sdkconfig: &Sdkconfig,
+    changed: &[String],
+    pki: &TestPki,
+    seed: u64,
+) -> Result<AgentDut, DutError> {
+    let mut a = AgentDut::open(spec, sdkconfig.tick_period_ms()).await?;
+    let ca = pki.ca.cert_pem.clone().into_bytes();
+    a.reset(changed.to_vec(), Some(&ca), seed).await?;
+    Ok(a)
+}
+
 /// Runs one scenario to its verdict.
 pub async fn run_scenario(loaded: &LoadedScenario, ctx: &RunContext) -> ScenarioReport {
     let wall0 = std::time::Instant::now();
@@ -640,6 +663,23 @@ pub async fn run_scenario(loaded: &LoadedScenario, ctx: &RunContext) -> Scenario
         World::Sim => Network::Sim(SimNet::new(rng.clone())),
         World::Real => Network::Real { proxied: sc.uses_faults },
     };
+    // An external DUT first: one that cannot be reached costs no servers.
+    let mut agent = None;
+    if !ctx.dut.is_host() {
+        if ctx.world != World::Real {
+            report.verdict = Verdict::Error;
+            report.detail = Some(format!("the DUT {} runs in the real world only", ctx.dut));
+            return report;
+        }
+        match open_agent(&ctx.dut, &sdkconfig, &report.sdkconfig, &ctx.pki, seed).await {
+            Ok(a) => agent = Some(a),
+            Err(e) => {
+                report.verdict = Verdict::Error;
+                report.detail = Some(e.to_string());
+                return report;
+            }
+        }
+    }
     let servers = match start_servers(&sc.servers, &ctx.pki, seed, &network, &rng).await {
         Ok(s) => s,
         Err(e) => {
@@ -664,7 +704,10 @@ pub async fn run_scenario(loaded: &LoadedScenario, ctx: &RunContext) -> Scenario
         ctx,
         seed,
         tick_ms: sdkconfig.tick_period_ms(),
-        dut: HostDut::new(env, ctx.profile).with_event_limit(MAX_EVENTS),
+        dut: match agent {
+            Some(a) => Box::new(a),
+            None => Box::new(HostDut::new(env, ctx.profile)),
+        },
         servers,
         addrs,
         pending: BTreeMap::new(),
@@ -678,6 +721,7 @@ pub async fn run_scenario(loaded: &LoadedScenario, ctx: &RunContext) -> Scenario
         reaction_returns: BTreeMap::new(),
         reaction_failure: None,
     };
+    exec.dut.set_event_limit(MAX_EVENTS);
     let virtual0 = Instant::now();
     let mut overflow = exec.dut.overflow();
     let body = tokio::time::timeout(Duration::from_millis(sc.timeout_ms), async {
@@ -691,7 +735,11 @@ pub async fn run_scenario(loaded: &LoadedScenario, ctx: &RunContext) -> Scenario
                     exec.reaction_returns.insert((name.clone(), i + 1), want);
                 }
             }
-            let ok = exec.dut.create_client(name, &cfg, &reactions);
+            let ok = exec
+                .dut
+                .create_client(name, &cfg, &reactions)
+                .await
+                .map_err(|e| (None, Stop::Error(format!("init of client {name:?}: {e}"))))?;
             let t = exec.t_ms();
             exec.trace.push(TraceEntry::Call {
                 t_ms: t,
@@ -724,7 +772,7 @@ pub async fn run_scenario(loaded: &LoadedScenario, ctx: &RunContext) -> Scenario
     // it loops with a peer at no virtual cost while the clock stands.
     let outcome = tokio::select! {
         biased;
-        _ = overflow.wait_for(|v| *v) => None,
+        Ok(_) = overflow.wait_for(|v| *v) => None,
         r = body => Some(r),
     };
     let line_of = |i: usize| sc.steps.get(i).map_or(1, |s| s.line);

@@ -6,8 +6,17 @@ use crate::esp::OwnedEvent;
 use crate::scenario::EventExpectation;
 
 /// The differences between `e` and `x` (empty when it matches); `seed` is the
-/// scenario's, for generated payloads.
-pub fn mismatches(x: &EventExpectation, e: &OwnedEvent, seed: u64) -> Vec<String> {
+/// scenario's, for generated payloads. `digest` is the SHA-256 of a payload the DUT
+/// sent as a digest only (its bytes are then not in `e`).
+pub fn mismatches(
+    x: &EventExpectation,
+    e: &OwnedEvent,
+    digest: Option<&str>,
+    seed: u64,
+) -> Vec<String> {
+    if let Some(d) = digest {
+        return digest_mismatches(x, e, d, seed);
+    }
     let mut out = Vec::new();
     let mut check = |field: &str, want: Option<String>, got: String| {
         if let Some(w) = want
@@ -70,6 +79,46 @@ pub fn mismatches(x: &EventExpectation, e: &OwnedEvent, seed: u64) -> Vec<String
         if !got.eq_ignore_ascii_case(d) {
             out.push(format!("sha256: expected {d}, got {got}"));
         }
+    }
+    out
+}
+
+/// As [`mismatches`], for an event whose payload came as `digest` only.
+fn digest_mismatches(x: &EventExpectation, e: &OwnedEvent, digest: &str, seed: u64) -> Vec<String> {
+    let stripped = EventExpectation {
+        text: None,
+        text_contains: None,
+        data: None,
+        sha256: None,
+        ..x.clone()
+    };
+    let mut out = mismatches(&stripped, e, None, seed);
+    let mut compare = |what: &str, want: &[u8]| {
+        let w = sha256_hex(want);
+        if w != digest {
+            out.push(format!(
+                "{what}: expected {} bytes (sha256 {w}), got {} bytes (sha256 {digest}, sent as a digest)",
+                want.len(),
+                e.data_len
+            ));
+        }
+    };
+    if let Some(t) = &x.text {
+        compare("text", t.as_bytes());
+    }
+    if let Some(p) = &x.data {
+        compare("data", &p.produce(seed));
+    }
+    if let Some(d) = &x.sha256
+        && !d.eq_ignore_ascii_case(digest)
+    {
+        out.push(format!("sha256: expected {d}, got {digest}"));
+    }
+    if x.text_contains.is_some() {
+        out.push(format!(
+            "text_contains: the DUT sent {} bytes as a digest only (over its inline limit), so the text cannot be searched",
+            e.data_len
+        ));
     }
     out
 }

@@ -12,6 +12,7 @@ use tokio::task::JoinSet;
 use super::events::{RunEvent, RunInfo, ScenarioReport, Verdict};
 use super::execute::{RunContext, run_scenario, scenario_seed};
 use crate::certs::TestPki;
+use crate::dut::agent::DutSpec;
 use crate::esp::{Profile, Sdkconfig};
 use crate::scenario::{LoadedScenario, World};
 use crate::transport::{CertSource, set_global_ca_store};
@@ -31,6 +32,11 @@ pub struct RunOptions {
     pub world: World,
     /// The build options (a scenario may set more).
     pub sdkconfig: Sdkconfig,
+    /// The DUT (`--dut`); an external one runs one scenario at a time if it is one
+    /// device.
+    pub dut: DutSpec,
+    /// How the reports name the DUT (default: the host model and its profile).
+    pub dut_name: Option<String>,
 }
 
 /// Which scenarios a run takes.
@@ -246,7 +252,7 @@ pub async fn run_until(
     set_global_ca_store(CertSource::Pem(pki.ca.cert_pem.clone().into_bytes()));
     let info = RunInfo {
         tool_version: env!("CARGO_PKG_VERSION").to_string(),
-        dut: format!("host model ({})", options.profile),
+        dut: options.dut_name.clone().unwrap_or_else(|| format!("host model ({})", options.profile)),
         profile: options.profile.name().to_string(),
         seed: options.seed,
         world: options.world.name().to_string(),
@@ -261,7 +267,9 @@ pub async fn run_until(
         seed: options.seed,
         world: options.world,
         sdkconfig: options.sdkconfig,
+        dut: options.dut.clone(),
     };
+    let jobs = if options.dut.one_at_a_time() { 1 } else { options.jobs.max(1) };
     let mut queue = scenarios.into_iter();
     let mut running = JoinSet::new();
     let mut identities = HashMap::new();
@@ -270,7 +278,7 @@ pub async fn run_until(
     // Set when the stop signal is seen: the grace deadline for the running scenarios.
     let mut stopping: Option<tokio::time::Instant> = None;
     loop {
-        while !fail_fast_stop && stopping.is_none() && running.len() < options.jobs.max(1) {
+        while !fail_fast_stop && stopping.is_none() && running.len() < jobs {
             if stop.is_stopped() {
                 break;
             }
@@ -399,6 +407,8 @@ mod tests {
             jobs: 2,
             fail_fast: false,
             world: World::Sim,
+            dut: DutSpec::Host,
+            dut_name: None,
         };
         let pki = Arc::new(TestPki::generate().unwrap());
         let stop = StopSignal::new();

@@ -1,0 +1,744 @@
+//! The host side of the agent protocol: a [`Dut`] over any byte stream — a subprocess's
+//! stdin/stdout (`exec:COMMAND`) or a TCP connection (`tcp:HOST:PORT`). Every wait is
+//! bounded; a dead, silent or garbling DUT gives [`DutError`]s and failures that name
+//! the cause.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::task::JoinHandle;
+
+use super::line::{DEFAULT_MAX_LINE, Garble, LineSplitter, RawLine, encoded_len, excerpt};
+use super::message::{
+    AgentMsg, Cert, Hello, HostMsg, Op, Payload, Received, Request, Resp, WireCall, WireReaction,
+    b64, config_to_wire, decode,
+};
+use crate::dut::{
+    CallFuture, ClientCommand, Dut, DutError, DutFuture, DutReport, HandlerCall, ReactionSpec,
+};
+use crate::esp::{Config, PORT_MAX_DELAY};
+
+/// How long the host waits for a hello, and for answers to requests that call no
+/// blocking function.
+pub const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
+/// The bound of requests that do not block on the network.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// The bound of calls without a timeout argument (`start`, `stop`, `destroy`, …).
+pub const UNTIMED_CALL_TIMEOUT: Duration = Duration::from_secs(30);
+/// Added to a call's own timeout for the link.
+pub const CALL_SLACK: Duration = Duration::from_secs(10);
+/// The bound of connecting (TCP) and of writing one line.
+pub const IO_TIMEOUT: Duration = Duration::from_secs(10);
+/// DUT log lines kept per connection (the oldest are dropped).
+pub const MAX_LOG_LINES: usize = 10_000;
+/// Garbled lines quoted in a report.
+const GARBLED_QUOTED: usize = 3;
+
+/// Which DUT a run uses (`--dut`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DutSpec {
+    /// The model in this process.
+    Host,
+    /// A subprocess speaking the protocol on stdin/stdout (`sh -c COMMAND`).
+    Exec(String),
+    /// A TCP connection (`HOST:PORT`).
+    Tcp(String),
+}
+
+impl DutSpec {
+    /// Parses `host`, `exec:COMMAND` or `tcp:HOST:PORT`.
+    pub fn parse(s: &str) -> Result<DutSpec, String> {
+        if s == "host" {
+            return Ok(DutSpec::Host);
+        }
+        if let Some(c) = s.strip_prefix("exec:") {
+            if c.trim().is_empty() {
+                return Err("exec: needs a command, e.g. exec:\"wsim agent\"".into());
+            }
+            return Ok(DutSpec::Exec(c.to_string()));
+        }
+        if let Some(a) = s.strip_prefix("tcp:") {
+            let ok = a.rsplit_once(':').is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok_and(|p| p != 0));
+            if !ok {
+                return Err(format!("tcp:{a}: expected tcp:HOST:PORT"));
+            }
+            return Ok(DutSpec::Tcp(a.to_string()));
+        }
+        Err(format!("unknown DUT {s:?}: expected host, exec:COMMAND or tcp:HOST:PORT"))
+    }
+
+    /// Whether it is the in-process model.
+    pub fn is_host(&self) -> bool {
+        *self == DutSpec::Host
+    }
+
+    /// Whether it is one device that runs one scenario at a time.
+    pub fn one_at_a_time(&self) -> bool {
+        matches!(self, DutSpec::Tcp(_))
+    }
+}
+
+impl std::fmt::Display for DutSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DutSpec::Host => f.write_str("host"),
+            DutSpec::Exec(c) => write!(f, "exec:{c}"),
+            DutSpec::Tcp(a) => write!(f, "tcp:{a}"),
+        }
+    }
+}
+
+type Waiter = oneshot::Sender<Resp>;
+
+/// What the reader task shares with the DUT.
+struct State {
+    responses: HashMap<u64, Waiter>,
+    completions: HashMap<u64, Waiter>,
+    hellos: Option<mpsc::UnboundedSender<Hello>>,
+    /// Why the link ended (or is unusable).
+    dead: Option<String>,
+    /// Whether the first hello was seen (a later boot hello is a reboot).
+    greeted: bool,
+    last_seq: Option<u32>,
+    log: VecDeque<String>,
+    garbled: usize,
+    garbled_quoted: Vec<String>,
+    gaps: usize,
+    rebooted: bool,
+    max_line: usize,
+    events: usize,
+    event_limit: usize,
+}
+
+impl State {
+    fn fail_all(&mut self, why: &str) {
+        if self.dead.is_none() {
+            self.dead = Some(why.to_string());
+        }
+        // Dropping the senders wakes every waiter, which then reads `dead`.
+        self.responses.clear();
+        self.completions.clear();
+    }
+
+    fn push_log(&mut self, line: String) {
+        if self.log.len() >= MAX_LOG_LINES {
+            self.log.pop_front();
+        }
+        self.log.push_back(line);
+    }
+
+    fn garble(&mut self, why: &Garble, quote: String) {
+        self.garbled += 1;
+        if self.garbled_quoted.len() < GARBLED_QUOTED {
+            self.garbled_quoted.push(format!("{why}: {quote}"));
+        }
+    }
+}
+
+struct Writer {
+    w: Box<dyn AsyncWrite + Send + Unpin>,
+    seq: u32,
+    next_id: u64,
+    next_buf: u32,
+}
+
+struct Link {
+    /// The lock is the flow control: whoever holds it has the one outstanding request.
+    writer: tokio::sync::Mutex<Writer>,
+    state: Arc<Mutex<State>>,
+    child: Mutex<Option<tokio::process::Child>>,
+    stderr_tail: Arc<Mutex<VecDeque<String>>>,
+    what: String,
+}
+
+fn lock(m: &Mutex<State>) -> std::sync::MutexGuard<'_, State> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Link {
+    fn dead_reason(&self) -> String {
+        let mut why = lock(&self.state).dead.clone().unwrap_or_else(|| "the link closed".into());
+        if let Some(c) = self.child.lock().unwrap_or_else(|p| p.into_inner()).as_mut()
+            && let Ok(Some(st)) = c.try_wait()
+        {
+            why.push_str(&format!(" (the process exited: {st})"));
+        }
+        let tail = self.stderr_tail.lock().unwrap_or_else(|p| p.into_inner());
+        if !tail.is_empty() {
+            let t: Vec<&str> = tail.iter().map(String::as_str).collect();
+            why.push_str(&format!("; its last standard error: {}", t.join(" | ")));
+        }
+        why
+    }
+
+    fn unreachable(&self) -> DutError {
+        DutError::Unreachable(format!("{}: {}", self.what, self.dead_reason()))
+    }
+
+    /// Writes one request; returns its id. The caller holds the writer.
+    async fn send(&self, w: &mut Writer, op: Op, waiter: Option<(bool, Waiter)>) -> Result<u64, DutError> {
+        let id = w.next_id;
+        w.next_id += 1;
+        let msg = HostMsg::Req(Request { id, op });
+        let body = serde_json::to_string(&msg).map_err(|e| DutError::Protocol(e.to_string()))?;
+        let max = {
+            let mut st = lock(&self.state);
+            if st.dead.is_some() {
+                drop(st);
+                return Err(self.unreachable());
+            }
+            if let Some((completion, tx)) = waiter {
+                if completion {
+                    st.completions.insert(id, tx);
+                } else {
+                    st.responses.insert(id, tx);
+                }
+            }
+            st.max_line
+        };
+        if encoded_len(w.seq, &body) > max {
+            lock(&self.state).responses.remove(&id);
+            return Err(DutError::Protocol(format!("a request of {} bytes exceeds the line limit {max}", body.len())));
+        }
+        let line = super::line::encode_line(w.seq, &body);
+        w.seq = w.seq.wrapping_add(1);
+        let write = async {
+            w.w.write_all(line.as_bytes()).await?;
+            w.w.flush().await
+        };
+        match tokio::time::timeout(IO_TIMEOUT, write).await {
+            Ok(Ok(())) => Ok(id),
+            Ok(Err(e)) => {
+                lock(&self.state).fail_all(&format!("writing failed: {e}"));
+                Err(self.unreachable())
+            }
+            Err(_) => {
+                lock(&self.state).fail_all(&format!(
+                    "the DUT read nothing for {} s (its input is full)",
+                    IO_TIMEOUT.as_secs()
+                ));
+                Err(self.unreachable())
+            }
+        }
+    }
+
+    /// One request and its response, within `bound` (None: unbounded here; the
+    /// scenario's own bound applies). The caller holds the writer.
+    async fn request_locked(
+        &self,
+        w: &mut Writer,
+        op: Op,
+        what: &str,
+        bound: Option<Duration>,
+    ) -> Result<Resp, DutError> {
+        let (tx, rx) = oneshot::channel();
+        self.send(w, op, Some((false, tx))).await?;
+        let got = match bound {
+            Some(b) => match tokio::time::timeout(b, rx).await {
+                Ok(r) => r,
+                Err(_) => {
+                    return Err(DutError::Timeout { request: what.to_string(), ms: b.as_millis() as u64 });
+                }
+            },
+            None => rx.await,
+        };
+        got.map_err(|_| self.unreachable())
+    }
+
+    async fn request(&self, op: Op, what: &str, bound: Option<Duration>) -> Result<i64, DutError> {
+        let mut w = self.writer.lock().await;
+        let r = self.request_locked(&mut w, op, what, bound).await?;
+        r.result().map_err(|reason| DutError::Refused { request: what.to_string(), reason })
+    }
+
+    /// Stages `data` in a buffer if an inline request would be too long.
+    async fn payload(&self, w: &mut Writer, data: &[u8]) -> Result<Payload, DutError> {
+        let max = lock(&self.state).max_line;
+        // The longest inline payload that surely fits beside the call's other fields.
+        let inline_room = (max.saturating_sub(600) / 4) * 3;
+        if data.len() <= inline_room {
+            return Ok(Payload { b64: Some(b64(data)), buf: None });
+        }
+        w.next_buf = w.next_buf.wrapping_add(1).max(1);
+        let buf = w.next_buf;
+        let chunk = ((max.saturating_sub(200) / 4) * 3).max(3);
+        let mut offset = 0;
+        for piece in data.chunks(chunk) {
+            let op = Op::Data { buf, offset, b64: b64(piece) };
+            let r = self.request_locked(w, op, "data", Some(REQUEST_TIMEOUT)).await?;
+            r.result().map_err(|reason| DutError::Refused { request: "data".into(), reason })?;
+            offset += piece.len();
+        }
+        Ok(Payload { b64: None, buf: Some(buf) })
+    }
+
+    async fn wire_call(&self, w: &mut Writer, cmd: &ClientCommand) -> Result<WireCall, DutError> {
+        let data = match cmd {
+            ClientCommand::SendText { data, .. }
+            | ClientCommand::SendBin { data, .. }
+            | ClientCommand::SendTextPartial { data, .. }
+            | ClientCommand::SendBinPartial { data, .. }
+            | ClientCommand::SendContMsg { data, .. }
+            | ClientCommand::SendWithOpcode { data, .. } => Some(data.as_slice()),
+            _ => None,
+        };
+        let staged = match data {
+            Some(d) => Some(self.payload(w, d).await?),
+            None => None,
+        };
+        Ok(WireCall::from_command(cmd, |_| staged.clone().unwrap_or_default()))
+    }
+}
+
+/// The bound of a call's response: its own timeout (in ticks) plus slack.
+fn call_bound(cmd: &ClientCommand, tick_ms: u64) -> Option<Duration> {
+    let ticks = match cmd {
+        ClientCommand::Close { timeout }
+        | ClientCommand::CloseWithCode { timeout, .. }
+        | ClientCommand::SendText { timeout, .. }
+        | ClientCommand::SendBin { timeout, .. }
+        | ClientCommand::SendTextPartial { timeout, .. }
+        | ClientCommand::SendBinPartial { timeout, .. }
+        | ClientCommand::SendContMsg { timeout, .. }
+        | ClientCommand::SendFin { timeout }
+        | ClientCommand::SendWithOpcode { timeout, .. } => *timeout,
+        _ => return Some(UNTIMED_CALL_TIMEOUT),
+    };
+    if ticks == PORT_MAX_DELAY {
+        return None;
+    }
+    Some(Duration::from_millis(u64::from(ticks) * tick_ms.max(1)) + CALL_SLACK)
+}
+
+/// A DUT behind the agent protocol.
+pub struct AgentDut {
+    link: Arc<Link>,
+    rx: mpsc::UnboundedReceiver<DutReport>,
+    hello: Hello,
+    tick_ms: u64,
+    overflow: Arc<watch::Sender<bool>>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Drop for AgentDut {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+        if let Some(c) = self.link.child.lock().unwrap_or_else(|p| p.into_inner()).as_mut() {
+            let _ = c.start_kill();
+        }
+    }
+}
+
+impl AgentDut {
+    /// Connects to the DUT and waits for its hello (bounded). `tick_ms` is the tick
+    /// period of its build, for the bounds of calls.
+    pub async fn open(spec: &DutSpec, tick_ms: u64) -> Result<AgentDut, DutError> {
+        match spec {
+            DutSpec::Host => Err(DutError::Protocol("the host DUT needs no agent".into())),
+            DutSpec::Exec(cmd) => {
+                let mut child = tokio::process::Command::new("sh")
+                    .arg("-c")
+                    .arg(cmd)
+                    .stdin(std::process::Stdio::piped())
+                    .stdout(std::process::Stdio::piped())
+                    .stderr(std::process::Stdio::piped())
+                    .kill_on_drop(true)
+                    .spawn()
+                    .map_err(|e| DutError::Unreachable(format!("exec:{cmd}: cannot start: {e}")))?;
+                let (Some(stdin), Some(stdout), stderr) =
+                    (child.stdin.take(), child.stdout.take(), child.stderr.take())
+                else {
+                    return Err(DutError::Unreachable(format!("exec:{cmd}: no pipes")));
+                };
+                AgentDut::start(format!("exec:{cmd}"), stdout, Box::new(stdin), Some(child), stderr, tick_ms).await
+            }
+            DutSpec::Tcp(addr) => {
+                let s = tokio::time::timeout(IO_TIMEOUT, tokio::net::TcpStream::connect(addr.as_str()))
+                    .await
+                    .map_err(|_| DutError::Unreachable(format!("tcp:{addr}: no connection within {} s", IO_TIMEOUT.as_secs())))?
+                    .map_err(|e| DutError::Unreachable(format!("tcp:{addr}: {e}")))?;
+                let _ = s.set_nodelay(true);
+                let (r, w) = s.into_split();
+                AgentDut::start(format!("tcp:{addr}"), r, Box::new(w), None, None, tick_ms).await
+            }
+        }
+    }
+
+    /// Speaks the protocol over `reader`/`writer` (any byte stream).
+    pub async fn start<R>(
+        what: String,
+        reader: R,
+        writer: Box<dyn AsyncWrite + Send + Unpin>,
+        child: Option<tokio::process::Child>,
+        stderr: Option<tokio::process::ChildStderr>,
+        tick_ms: u64,
+    ) -> Result<AgentDut, DutError>
+    where
+        R: AsyncRead + Unpin + Send + 'static,
+    {
+        let (hello_tx, mut hello_rx) = mpsc::unbounded_channel();
+        let state = Arc::new(Mutex::new(State {
+            responses: HashMap::new(),
+            completions: HashMap::new(),
+            hellos: Some(hello_tx),
+            dead: None,
+            greeted: false,
+            last_seq: None,
+            log: VecDeque::new(),
+            garbled: 0,
+            garbled_quoted: Vec::new(),
+            gaps: 0,
+            rebooted: false,
+            max_line: DEFAULT_MAX_LINE,
+            events: 0,
+            event_limit: usize::MAX,
+        }));
+        let stderr_tail = Arc::new(Mutex::new(VecDeque::new()));
+        let (tx, rx) = mpsc::unbounded_channel();
+        let overflow = Arc::new(watch::Sender::new(false));
+        let mut tasks = vec![tokio::spawn(read_loop(reader, state.clone(), tx, overflow.clone()))];
+        if let Some(e) = stderr {
+            tasks.push(tokio::spawn(stderr_loop(e, state.clone(), stderr_tail.clone())));
+        }
+        let link = Arc::new(Link {
+            writer: tokio::sync::Mutex::new(Writer { w: writer, seq: 0, next_id: 1, next_buf: 0 }),
+            state,
+            child: Mutex::new(child),
+            stderr_tail,
+            what,
+        });
+        let mut dut = AgentDut { link, rx, hello: placeholder_hello(), tick_ms, overflow, tasks };
+        // Ask at once (an agent that already booted, behind ser2net, says nothing by
+        // itself); a boot hello answers as well. The response itself is not awaited.
+        {
+            let mut w = dut.link.writer.lock().await;
+            dut.link.send(&mut w, Op::Hello, None).await?;
+        }
+        let hello = match tokio::time::timeout(HELLO_TIMEOUT, hello_rx.recv()).await {
+            Ok(Some(h)) => h,
+            Ok(None) => return Err(dut.link.unreachable()),
+            Err(_) => {
+                let st = lock(&dut.link.state);
+                let mut why = format!("no hello within {} s", HELLO_TIMEOUT.as_secs());
+                if st.garbled > 0 {
+                    why.push_str(&format!(
+                        " ({} garbled line(s), e.g. {})",
+                        st.garbled,
+                        st.garbled_quoted.join("; ")
+                    ));
+                } else if !st.log.is_empty() {
+                    why.push_str(&format!(" ({} log line(s))", st.log.len()));
+                }
+                drop(st);
+                return Err(DutError::Unreachable(format!("{}: {why}", dut.link.what)));
+            }
+        };
+        hello.check_version().map_err(DutError::Protocol)?;
+        lock(&dut.link.state).max_line = hello.line_limit();
+        dut.hello = hello;
+        Ok(dut)
+    }
+
+    /// The DUT's hello.
+    pub fn hello(&self) -> &Hello {
+        &self.hello
+    }
+
+    /// Starts a clean session: every client destroyed, build options and the global
+    /// CA given to the agent (if it can take them).
+    pub async fn reset(&mut self, sdkconfig: Vec<String>, global_ca: Option<&[u8]>, seed: u64) -> Result<(), DutError> {
+        let global_ca = global_ca
+            .filter(|_| self.hello.can("global_ca"))
+            .map(|b| Cert { pki: None, b64: Some(b64(b)) });
+        self.link
+            .request(Op::Reset { sdkconfig, global_ca, seed: Some(seed) }, "reset", Some(REQUEST_TIMEOUT))
+            .await
+            .map(|_| ())
+    }
+}
+
+fn placeholder_hello() -> Hello {
+    Hello {
+        proto: super::line::PROTOCOL_VERSION,
+        agent: String::new(),
+        chip: String::new(),
+        idf: String::new(),
+        client: String::new(),
+        heap: 0,
+        sdkconfig: serde_json::Map::new(),
+        max_line: DEFAULT_MAX_LINE,
+        inline_max: 0,
+        abilities: Vec::new(),
+    }
+}
+
+async fn stderr_loop(
+    mut e: tokio::process::ChildStderr,
+    state: Arc<Mutex<State>>,
+    tail: Arc<Mutex<VecDeque<String>>>,
+) {
+    let mut sp = LineSplitter::new(DEFAULT_MAX_LINE);
+    let mut buf = vec![0u8; 4096];
+    loop {
+        let n = e.read(&mut buf).await.unwrap_or(0);
+        let lines = if n == 0 { sp.flush().into_iter().collect() } else { sp.push(&buf[..n]) };
+        for l in lines {
+            let text = match l {
+                RawLine::Line(b) => String::from_utf8_lossy(&b).into_owned(),
+                RawLine::TooLong { start, .. } => format!("{}…", String::from_utf8_lossy(&start)),
+            };
+            lock(&state).push_log(format!("stderr: {text}"));
+            let mut t = tail.lock().unwrap_or_else(|p| p.into_inner());
+            if t.len() >= 3 {
+                t.pop_front();
+            }
+            t.push_back(excerpt(text.as_bytes()));
+        }
+        if n == 0 {
+            return;
+        }
+    }
+}
+
+async fn read_loop<R: AsyncRead + Unpin>(
+    mut r: R,
+    state: Arc<Mutex<State>>,
+    tx: mpsc::UnboundedSender<DutReport>,
+    overflow: Arc<watch::Sender<bool>>,
+) {
+    let mut sp = LineSplitter::new(super::line::MAX_MAX_LINE);
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        let n = match r.read(&mut buf).await {
+            Ok(n) => n,
+            Err(e) => {
+                lock(&state).fail_all(&format!("reading failed: {e}"));
+                return;
+            }
+        };
+        let lines = if n == 0 { sp.flush().into_iter().collect() } else { sp.push(&buf[..n]) };
+        for raw in lines {
+            on_line(raw, &state, &tx, &overflow);
+        }
+        if n == 0 {
+            lock(&state).fail_all("the DUT closed the link (end of stream)");
+            return;
+        }
+    }
+}
+
+fn on_line(
+    raw: RawLine,
+    state: &Arc<Mutex<State>>,
+    tx: &mpsc::UnboundedSender<DutReport>,
+    overflow: &Arc<watch::Sender<bool>>,
+) {
+    let mut st = lock(state);
+    let line = match raw {
+        RawLine::Line(l) => l,
+        RawLine::TooLong { start, len } => {
+            if start.starts_with(super::line::MARKER_ANY) {
+                let max = st.max_line;
+                st.garble(&Garble::TooLong { max, len }, excerpt(&start));
+            } else {
+                st.push_log(format!("{}…", String::from_utf8_lossy(&start)));
+            }
+            return;
+        }
+    };
+    let max = st.max_line;
+    let (seq, msg) = match decode::<AgentMsg>(&line, max) {
+        Received::Log(l) => {
+            st.push_log(String::from_utf8_lossy(&l).into_owned());
+            return;
+        }
+        Received::Garbled(g, quote) => {
+            if let Garble::OtherVersion(v) = &g {
+                let why = format!(
+                    "the DUT speaks agent protocol {v}, this wsim speaks {}",
+                    super::line::PROTOCOL_VERSION
+                );
+                st.fail_all(&why);
+                st.hellos = None;
+            }
+            st.garble(&g, quote);
+            return;
+        }
+        Received::Msg { seq, msg } => (seq, msg),
+    };
+    let boot = seq == 0 && matches!(msg, AgentMsg::Hello(_));
+    match st.last_seq {
+        _ if boot => {}
+        Some(last) if last.wrapping_add(1) != seq => st.gaps += 1,
+        _ => {}
+    }
+    st.last_seq = Some(seq);
+    match msg {
+        AgentMsg::Hello(h) => {
+            if let Err(why) = h.check_version() {
+                st.fail_all(&why);
+                st.hellos = None;
+                return;
+            }
+            if boot && st.greeted {
+                st.rebooted = true;
+                st.fail_all("the DUT rebooted (a hello with sequence number 0)");
+            }
+            st.greeted = true;
+            if let Some(h_tx) = &st.hellos {
+                let _ = h_tx.send(h);
+            }
+        }
+        AgentMsg::Resp(r) => {
+            if let Some(w) = st.responses.remove(&r.id) {
+                let _ = w.send(r);
+            }
+        }
+        AgentMsg::Done(r) => {
+            if let Some(w) = st.completions.remove(&r.id) {
+                let _ = w.send(r);
+            }
+        }
+        AgentMsg::Event(e) => match e.into_dut() {
+            Ok(ev) => {
+                st.events += 1;
+                if st.events > st.event_limit {
+                    overflow.send_if_modified(|v| !std::mem::replace(v, true));
+                    return;
+                }
+                let _ = tx.send(DutReport::Event(ev));
+            }
+            Err(why) => st.garble(&Garble::Body(why), excerpt(&line)),
+        },
+        AgentMsg::Hcall(c) => {
+            let _ = tx.send(DutReport::Call(HandlerCall {
+                client: c.client,
+                at_ms: c.ms,
+                reaction: c.reaction,
+                function: c.function,
+                returned: c.ret,
+            }));
+        }
+    }
+}
+
+impl Dut for AgentDut {
+    fn describe(&self) -> String {
+        format!("{} via {}", self.hello.describe(), self.link.what)
+    }
+
+    fn create_client<'a>(
+        &'a mut self,
+        name: &'a str,
+        config: &'a Config,
+        reactions: &'a [ReactionSpec],
+    ) -> DutFuture<'a, bool> {
+        Box::pin(async move {
+            let op = Op::Init {
+                client: name.to_string(),
+                config: config_to_wire(config),
+                reactions: reactions.iter().map(WireReaction::from_spec).collect(),
+            };
+            let r = self.link.request(op, "init", Some(REQUEST_TIMEOUT)).await?;
+            Ok(r != 0)
+        })
+    }
+
+    fn call(&self, name: &str, command: ClientCommand) -> CallFuture {
+        let (link, name, tick_ms) = (self.link.clone(), name.to_string(), self.tick_ms);
+        Box::pin(async move {
+            let what = command.name();
+            let bound = call_bound(&command, tick_ms);
+            let mut w = link.writer.lock().await;
+            let call = link.wire_call(&mut w, &command).await?;
+            let op = Op::Call { client: name, call, background: false };
+            let r = link.request_locked(&mut w, op, what, bound).await?;
+            r.result().map_err(|reason| DutError::Refused { request: what.to_string(), reason })
+        })
+    }
+
+    fn call_background(&self, name: &str, command: ClientCommand) -> DutFuture<'static, CallFuture> {
+        if !self.hello.can("background") {
+            let f = self.call(name, command);
+            return Box::pin(async move { Ok(f) });
+        }
+        let (link, name) = (self.link.clone(), name.to_string());
+        Box::pin(async move {
+            let what = command.name();
+            let (done_tx, done_rx) = oneshot::channel();
+            let mut w = link.writer.lock().await;
+            let call = link.wire_call(&mut w, &command).await?;
+            let (tx, rx) = oneshot::channel();
+            let id = w.next_id;
+            lock(&link.state).completions.insert(id, done_tx);
+            link.send(&mut w, Op::Call { client: name, call, background: true }, Some((false, tx))).await?;
+            let accepted = tokio::time::timeout(REQUEST_TIMEOUT, rx)
+                .await
+                .map_err(|_| DutError::Timeout { request: what.to_string(), ms: REQUEST_TIMEOUT.as_millis() as u64 })?
+                .map_err(|_| link.unreachable())?;
+            drop(w);
+            if let Err(reason) = accepted.result() {
+                lock(&link.state).completions.remove(&id);
+                return Err(DutError::Refused { request: what.to_string(), reason });
+            }
+            let link2 = link.clone();
+            let fut: CallFuture = Box::pin(async move {
+                let r = done_rx.await.map_err(|_| link2.unreachable())?;
+                r.result().map_err(|reason| DutError::Refused { request: what.to_string(), reason })
+            });
+            Ok(fut)
+        })
+    }
+
+    fn events(&mut self) -> &mut mpsc::UnboundedReceiver<DutReport> {
+        &mut self.rx
+    }
+
+    fn shutdown(&mut self) -> CallFuture {
+        let link = self.link.clone();
+        Box::pin(async move { link.request(Op::DestroyAll, "destroy_all", Some(Duration::from_secs(15))).await })
+    }
+
+    fn set_event_limit(&mut self, limit: usize) {
+        lock(&self.link.state).event_limit = limit;
+    }
+
+    fn overflow(&self) -> watch::Receiver<bool> {
+        self.overflow.subscribe()
+    }
+
+    fn failures(&self) -> Vec<String> {
+        let st = lock(&self.link.state);
+        let mut out = Vec::new();
+        if st.dead.is_some() {
+            drop(st);
+            out.push(format!("the DUT was lost: {}", self.link.dead_reason()));
+            let st = lock(&self.link.state);
+            return with_link_problems(out, &st);
+        }
+        with_link_problems(out, &st)
+    }
+
+    fn log(&self) -> Vec<String> {
+        lock(&self.link.state).log.iter().cloned().collect()
+    }
+}
+
+fn with_link_problems(mut out: Vec<String>, st: &State) -> Vec<String> {
+    if st.garbled > 0 {
+        out.push(format!(
+            "{} garbled line(s) from the DUT (not acted on), e.g. {}",
+            st.garbled,
+            st.garbled_quoted.join("; ")
+        ));
+    }
+    if st.gaps > 0 {
+        out.push(format!("{} gap(s) in the DUT's sequence numbers: lines were lost", st.gaps));
+    }
+    out
+}
