@@ -37,7 +37,10 @@ pub async fn agent_cmd(args: AgentArgs) -> i32 {
     // An inline payload must fit in a line with the event's other fields.
     let room = (args.max_line - 600) / 4 * 3;
     if args.inline_max > room {
-        eprintln!("error: --inline-max {} does not fit in lines of {} bytes (at most {room})", args.inline_max, args.max_line);
+        eprintln!(
+            "error: --inline-max {} does not fit in lines of {} bytes (at most {room})",
+            args.inline_max, args.max_line
+        );
         return exit::BAD_INPUT;
     }
     let sdkconfig = match super::run::build_options(&args.sdkconfig) {

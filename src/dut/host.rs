@@ -40,7 +40,11 @@ pub trait Dut: Send {
     /// A call the caller does not wait for (a `background` step): once the returned
     /// future resolves, the DUT has taken the call and later calls may be made; the
     /// inner future gives its result. By default the call itself.
-    fn call_background(&self, name: &str, command: ClientCommand) -> DutFuture<'static, CallFuture> {
+    fn call_background(
+        &self,
+        name: &str,
+        command: ClientCommand,
+    ) -> DutFuture<'static, CallFuture> {
         let f = self.call(name, command);
         Box::pin(async move { Ok(f) })
     }

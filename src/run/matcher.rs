@@ -85,13 +85,8 @@ pub fn mismatches(
 
 /// As [`mismatches`], for an event whose payload came as `digest` only.
 fn digest_mismatches(x: &EventExpectation, e: &OwnedEvent, digest: &str, seed: u64) -> Vec<String> {
-    let stripped = EventExpectation {
-        text: None,
-        text_contains: None,
-        data: None,
-        sha256: None,
-        ..x.clone()
-    };
+    let stripped =
+        EventExpectation { text: None, text_contains: None, data: None, sha256: None, ..x.clone() };
     let mut out = mismatches(&stripped, e, None, seed);
     let mut compare = |what: &str, want: &[u8]| {
         let w = sha256_hex(want);

@@ -252,7 +252,10 @@ pub async fn run_until(
     set_global_ca_store(CertSource::Pem(pki.ca.cert_pem.clone().into_bytes()));
     let info = RunInfo {
         tool_version: env!("CARGO_PKG_VERSION").to_string(),
-        dut: options.dut_name.clone().unwrap_or_else(|| format!("host model ({})", options.profile)),
+        dut: options
+            .dut_name
+            .clone()
+            .unwrap_or_else(|| format!("host model ({})", options.profile)),
         profile: options.profile.name().to_string(),
         seed: options.seed,
         world: options.world.name().to_string(),

@@ -61,7 +61,9 @@ impl DutSpec {
             return Ok(DutSpec::Exec(c.to_string()));
         }
         if let Some(a) = s.strip_prefix("tcp:") {
-            let ok = a.rsplit_once(':').is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok_and(|p| p != 0));
+            let ok = a
+                .rsplit_once(':')
+                .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok_and(|p| p != 0));
             if !ok {
                 return Err(format!("tcp:{a}: expected tcp:HOST:PORT"));
             }
@@ -179,7 +181,12 @@ impl Link {
     }
 
     /// Writes one request; returns its id. The caller holds the writer.
-    async fn send(&self, w: &mut Writer, op: Op, waiter: Option<(bool, Waiter)>) -> Result<u64, DutError> {
+    async fn send(
+        &self,
+        w: &mut Writer,
+        op: Op,
+        waiter: Option<(bool, Waiter)>,
+    ) -> Result<u64, DutError> {
         let id = w.next_id;
         w.next_id += 1;
         let msg = HostMsg::Req(Request { id, op });
@@ -201,7 +208,10 @@ impl Link {
         };
         if encoded_len(w.seq, &body) > max {
             lock(&self.state).responses.remove(&id);
-            return Err(DutError::Protocol(format!("a request of {} bytes exceeds the line limit {max}", body.len())));
+            return Err(DutError::Protocol(format!(
+                "a request of {} bytes exceeds the line limit {max}",
+                body.len()
+            )));
         }
         let line = super::line::encode_line(w.seq, &body);
         w.seq = w.seq.wrapping_add(1);
@@ -240,7 +250,10 @@ impl Link {
             Some(b) => match tokio::time::timeout(b, rx).await {
                 Ok(r) => r,
                 Err(_) => {
-                    return Err(DutError::Timeout { request: what.to_string(), ms: b.as_millis() as u64 });
+                    return Err(DutError::Timeout {
+                        request: what.to_string(),
+                        ms: b.as_millis() as u64,
+                    });
                 }
             },
             None => rx.await,
@@ -355,13 +368,27 @@ impl AgentDut {
                 else {
                     return Err(DutError::Unreachable(format!("exec:{cmd}: no pipes")));
                 };
-                AgentDut::start(format!("exec:{cmd}"), stdout, Box::new(stdin), Some(child), stderr, tick_ms).await
+                AgentDut::start(
+                    format!("exec:{cmd}"),
+                    stdout,
+                    Box::new(stdin),
+                    Some(child),
+                    stderr,
+                    tick_ms,
+                )
+                .await
             }
             DutSpec::Tcp(addr) => {
-                let s = tokio::time::timeout(IO_TIMEOUT, tokio::net::TcpStream::connect(addr.as_str()))
-                    .await
-                    .map_err(|_| DutError::Unreachable(format!("tcp:{addr}: no connection within {} s", IO_TIMEOUT.as_secs())))?
-                    .map_err(|e| DutError::Unreachable(format!("tcp:{addr}: {e}")))?;
+                let s =
+                    tokio::time::timeout(IO_TIMEOUT, tokio::net::TcpStream::connect(addr.as_str()))
+                        .await
+                        .map_err(|_| {
+                            DutError::Unreachable(format!(
+                                "tcp:{addr}: no connection within {} s",
+                                IO_TIMEOUT.as_secs()
+                            ))
+                        })?
+                        .map_err(|e| DutError::Unreachable(format!("tcp:{addr}: {e}")))?;
                 let _ = s.set_nodelay(true);
                 let (r, w) = s.into_split();
                 AgentDut::start(format!("tcp:{addr}"), r, Box::new(w), None, None, tick_ms).await
@@ -451,12 +478,21 @@ impl AgentDut {
 
     /// Starts a clean session: every client destroyed, build options and the global
     /// CA given to the agent (if it can take them).
-    pub async fn reset(&mut self, sdkconfig: Vec<String>, global_ca: Option<&[u8]>, seed: u64) -> Result<(), DutError> {
+    pub async fn reset(
+        &mut self,
+        sdkconfig: Vec<String>,
+        global_ca: Option<&[u8]>,
+        seed: u64,
+    ) -> Result<(), DutError> {
         let global_ca = global_ca
             .filter(|_| self.hello.can("global_ca"))
             .map(|b| Cert { pki: None, b64: Some(b64(b)) });
         self.link
-            .request(Op::Reset { sdkconfig, global_ca, seed: Some(seed) }, "reset", Some(REQUEST_TIMEOUT))
+            .request(
+                Op::Reset { sdkconfig, global_ca, seed: Some(seed) },
+                "reset",
+                Some(REQUEST_TIMEOUT),
+            )
             .await
             .map(|_| ())
     }
@@ -662,7 +698,11 @@ impl Dut for AgentDut {
         })
     }
 
-    fn call_background(&self, name: &str, command: ClientCommand) -> DutFuture<'static, CallFuture> {
+    fn call_background(
+        &self,
+        name: &str,
+        command: ClientCommand,
+    ) -> DutFuture<'static, CallFuture> {
         if !self.hello.can("background") {
             let f = self.call(name, command);
             return Box::pin(async move { Ok(f) });
@@ -676,10 +716,14 @@ impl Dut for AgentDut {
             let (tx, rx) = oneshot::channel();
             let id = w.next_id;
             lock(&link.state).completions.insert(id, done_tx);
-            link.send(&mut w, Op::Call { client: name, call, background: true }, Some((false, tx))).await?;
+            link.send(&mut w, Op::Call { client: name, call, background: true }, Some((false, tx)))
+                .await?;
             let accepted = tokio::time::timeout(REQUEST_TIMEOUT, rx)
                 .await
-                .map_err(|_| DutError::Timeout { request: what.to_string(), ms: REQUEST_TIMEOUT.as_millis() as u64 })?
+                .map_err(|_| DutError::Timeout {
+                    request: what.to_string(),
+                    ms: REQUEST_TIMEOUT.as_millis() as u64,
+                })?
                 .map_err(|_| link.unreachable())?;
             drop(w);
             if let Err(reason) = accepted.result() {
@@ -701,7 +745,9 @@ impl Dut for AgentDut {
 
     fn shutdown(&mut self) -> CallFuture {
         let link = self.link.clone();
-        Box::pin(async move { link.request(Op::DestroyAll, "destroy_all", Some(Duration::from_secs(15))).await })
+        Box::pin(async move {
+            link.request(Op::DestroyAll, "destroy_all", Some(Duration::from_secs(15))).await
+        })
     }
 
     fn set_event_limit(&mut self, limit: usize) {

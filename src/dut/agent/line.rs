@@ -258,7 +258,10 @@ mod tests {
 
     #[test]
     fn log_lines_and_garbled_lines() {
-        assert_eq!(classify(b"I (123) wifi: connected", 4096), Line::Log(b"I (123) wifi: connected"));
+        assert_eq!(
+            classify(b"I (123) wifi: connected", 4096),
+            Line::Log(b"I (123) wifi: connected")
+        );
         assert_eq!(classify(b"", 4096), Line::Log(b""));
         let good = encode_line(1, "{}");
         let good = good.trim_end().as_bytes();
@@ -303,7 +306,10 @@ mod tests {
         let mut big = LineSplitter::new(4);
         let r = big.push(&[b'z'; 10_000]);
         assert!(r.is_empty());
-        assert_eq!(big.push(b"\n"), vec![RawLine::TooLong { start: b"zzzz".to_vec(), len: 10_000 }]);
+        assert_eq!(
+            big.push(b"\n"),
+            vec![RawLine::TooLong { start: b"zzzz".to_vec(), len: 10_000 }]
+        );
     }
 
     /// A small deterministic generator (xorshift) for property-style tests.

@@ -660,9 +660,7 @@ pub fn config_to_wire(c: &Config) -> serde_json::Value {
             out.insert(k, v);
         }
     }
-    for (field, bytes) in
-        CERT_FIELDS.iter().zip([&c.cert_pem, &c.client_cert, &c.client_key])
-    {
+    for (field, bytes) in CERT_FIELDS.iter().zip([&c.cert_pem, &c.client_cert, &c.client_key]) {
         if let Some(b) = bytes {
             let cert = Cert { pki: None, b64: Some(b64(b)) };
             out.insert((*field).to_string(), serde_json::to_value(cert).unwrap_or_default());
@@ -682,7 +680,8 @@ pub fn config_from_wire(
     let mut certs: [Option<Vec<u8>>; 3] = [None, None, None];
     for (k, v) in m {
         if let Some(i) = CERT_FIELDS.iter().position(|f| f == k) {
-            let c: Cert = serde_json::from_value(v.clone()).map_err(|e| format!("config.{k}: {e}"))?;
+            let c: Cert =
+                serde_json::from_value(v.clone()).map_err(|e| format!("config.{k}: {e}"))?;
             certs[i] = Some(match (&c.pki, &c.b64) {
                 (Some(name), None) => {
                     pki(name).ok_or_else(|| format!("config.{k}: no PKI member {name:?}"))?
@@ -695,8 +694,8 @@ pub fn config_from_wire(
         }
         // Unknown keys are ignored (§1): minor additions stay compatible.
     }
-    let mut c: Config =
-        serde_json::from_value(serde_json::Value::Object(plain)).map_err(|e| format!("config: {e}"))?;
+    let mut c: Config = serde_json::from_value(serde_json::Value::Object(plain))
+        .map_err(|e| format!("config: {e}"))?;
     let [cert_pem, client_cert, client_key] = certs;
     c.cert_pem = cert_pem;
     c.client_cert = client_cert;
@@ -831,7 +830,9 @@ mod tests {
         let by_name = serde_json::json!({"uri": "ws://a/", "cert_pem": {"pki": "ca"}, "later": 1});
         let c = config_from_wire(&by_name, |n| (n == "ca").then(|| b"CA".to_vec())).unwrap();
         assert_eq!(c.cert_pem.as_deref(), Some(&b"CA"[..]));
-        assert!(config_from_wire(&serde_json::json!({"cert_pem": {"pki": "nope"}}), |_| None).is_err());
+        assert!(
+            config_from_wire(&serde_json::json!({"cert_pem": {"pki": "nope"}}), |_| None).is_err()
+        );
         assert!(config_from_wire(&serde_json::json!({"port": "x"}), |_| None).is_err());
     }
 

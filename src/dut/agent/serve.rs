@@ -201,7 +201,8 @@ async fn handle(
         }
         Op::Reset { sdkconfig, global_ca, seed } => {
             let mut build = session.opts.sdkconfig;
-            let applied = sdkconfig.iter().try_for_each(|l| build.set(l)).and_then(|()| build.validate());
+            let applied =
+                sdkconfig.iter().try_for_each(|l| build.set(l)).and_then(|()| build.validate());
             if let Err(e) = applied {
                 return reply(Err(e.to_string()));
             }
@@ -211,10 +212,15 @@ async fn handle(
                         Ok(bytes) => set_global_ca_store(CertSource::from_ptr_len(bytes, 0)),
                         Err(e) => return reply(Err(e)),
                     },
-                    _ => return reply(Err("global_ca: this agent takes inline certificates only".into())),
+                    _ => {
+                        return reply(Err(
+                            "global_ca: this agent takes inline certificates only".into()
+                        ));
+                    }
                 }
             }
-            let _ = tokio::time::timeout(std::time::Duration::from_secs(5), session.dut.shutdown()).await;
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(5), session.dut.shutdown())
+                .await;
             *session = Session::new(&session.opts, build, seed.unwrap_or(0));
             reply(Ok(0));
         }
@@ -239,7 +245,8 @@ async fn handle(
             };
             let fut = session.dut.call(&client, cmd);
             if background {
-                let _ = out.send(AgentMsg::Resp(Resp { id, ret: Some(0), err: None, pending: true }));
+                let _ =
+                    out.send(AgentMsg::Resp(Resp { id, ret: Some(0), err: None, pending: true }));
             }
             let fin = fin.clone();
             tokio::spawn(async move {
@@ -257,9 +264,13 @@ async fn handle(
             };
             let cur = session.buffers.get(&buf).map_or(0, Vec::len);
             if offset != cur {
-                return reply(Err(format!("buffer {buf}: chunk at {offset}, the buffer holds {cur} bytes")));
+                return reply(Err(format!(
+                    "buffer {buf}: chunk at {offset}, the buffer holds {cur} bytes"
+                )));
             }
-            if cur + bytes.len() > MAX_STAGED_BUFFER || session.staged + bytes.len() > MAX_STAGED_TOTAL {
+            if cur + bytes.len() > MAX_STAGED_BUFFER
+                || session.staged + bytes.len() > MAX_STAGED_TOTAL
+            {
                 return reply(Err(format!(
                     "buffer {buf}: over the limit ({MAX_STAGED_BUFFER} bytes each, {MAX_STAGED_TOTAL} in all)"
                 )));
