@@ -326,12 +326,12 @@ mod tests {
         let good = encode_line(42, r#"{"t":"resp","id":3,"ret":5}"#);
         for _ in 0..20_000 {
             let r = xorshift(&mut st);
-            let mut line: Vec<u8> = if r % 3 == 0 {
+            let mut line: Vec<u8> = if r.is_multiple_of(3) {
                 (0..(r % 300)).map(|_| xorshift(&mut st) as u8).collect()
             } else {
                 good.trim_end().as_bytes().to_vec()
             };
-            if r % 3 != 0 {
+            if !r.is_multiple_of(3) {
                 // Mutate: flip a byte, cut, or insert.
                 let at = (xorshift(&mut st) as usize) % line.len();
                 match r % 3 {
@@ -339,7 +339,7 @@ mod tests {
                     _ => line.truncate(at),
                 }
             }
-            if r % 5 == 0 {
+            if r.is_multiple_of(5) {
                 line.splice(0..0, b"@W1 ".iter().copied());
             }
             match classify(&line, 64) {

@@ -578,7 +578,7 @@ pub enum WireReaction {
         /// The events.
         on: EventMatch,
         /// The call (payloads inline).
-        call: WireCall,
+        call: Box<WireCall>,
     },
     /// Echo complete messages.
     Echo {
@@ -605,7 +605,10 @@ impl WireReaction {
         match r {
             ReactionSpec::Call { on, call } => WireReaction::Call {
                 on: on.clone(),
-                call: WireCall::from_command(call, |b| Payload { b64: Some(b64(b)), buf: None }),
+                call: Box::new(WireCall::from_command(call, |b| Payload {
+                    b64: Some(b64(b)),
+                    buf: None,
+                })),
             },
             ReactionSpec::Echo { timeout } => WireReaction::Echo { timeout: *timeout },
             ReactionSpec::CloseAfter { messages, code, reason, timeout } => {

@@ -125,7 +125,7 @@ where
     loop {
         tokio::select! {
             n = reader.read(&mut buf) => {
-                let n = match n { Ok(n) => n, Err(_) => 0 };
+                let n: usize = n.unwrap_or_default();
                 if n == 0 {
                     break;
                 }
