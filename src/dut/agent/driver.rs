@@ -788,3 +788,175 @@ fn with_link_problems(mut out: Vec<String>, st: &State) -> Vec<String> {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dut::agent::{AgentOptions, serve_agent};
+    use crate::esp::{EventId, Profile, Sdkconfig};
+    use crate::server::{ServerHandle, ServerKind, SubprotocolPolicy};
+
+    fn agent_opts(inline_max: usize) -> AgentOptions {
+        AgentOptions {
+            profile: Profile::Idf6,
+            max_line: DEFAULT_MAX_LINE,
+            inline_max,
+            sdkconfig: Sdkconfig::default(),
+        }
+    }
+
+    /// A driver talking to `wsim agent`'s engine over an in-memory pipe, with extra
+    /// bytes (log lines, garbage) written into the agent-to-host direction.
+    async fn pair(inline_max: usize) -> AgentDut {
+        let (host, agent) = tokio::io::duplex(1 << 16);
+        let (ar, aw) = tokio::io::split(agent);
+        tokio::spawn(serve_agent(ar, aw, agent_opts(inline_max)));
+        let (hr, hw) = tokio::io::split(host);
+        AgentDut::start("duplex".into(), hr, Box::new(hw), None, None, 10).await.unwrap()
+    }
+
+    async fn next_event(dut: &mut AgentDut, want: EventId) -> crate::dut::DutEvent {
+        loop {
+            let r = tokio::time::timeout(Duration::from_secs(10), dut.events().recv())
+                .await
+                .expect("an event in time")
+                .expect("the stream is open");
+            if let DutReport::Event(e) = r
+                && e.event.event == want
+            {
+                return e;
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn large_sends_are_staged_and_large_events_come_as_digests() {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        let mut server =
+            ServerHandle::serve("echo", l, ServerKind::Echo(SubprotocolPolicy::None), None)
+                .unwrap();
+        let mut dut = pair(64).await;
+        assert_eq!(dut.hello().chip, "host");
+        assert_eq!(dut.hello().profile(), Profile::Idf6);
+        dut.reset(vec!["CONFIG_FREERTOS_HZ=1000".into()], None, 7).await.unwrap();
+        let cfg =
+            Config { uri: Some(format!("ws://{addr}/")), buffer_size: 20_000, ..Config::default() };
+        assert!(dut.create_client("a", &cfg, &[]).await.unwrap());
+        assert_eq!(dut.call("a", ClientCommand::Start).await.unwrap(), 0);
+        next_event(&mut dut, EventId::Connected).await;
+        // Small: inline both ways.
+        let r = dut.call("a", ClientCommand::SendText { data: b"hi".to_vec(), timeout: 1000 });
+        assert_eq!(r.await.unwrap(), 2);
+        let e = next_event(&mut dut, EventId::Data).await;
+        assert_eq!((e.event.data.as_slice(), e.digest.as_deref()), (&b"hi"[..], None));
+        // 10 000 bytes: staged in several `data` requests, echoed as one DATA event
+        // whose payload comes as its digest.
+        let big: Vec<u8> = (0..10_000u32).map(|i| (i % 251) as u8).collect();
+        let r = dut.call("a", ClientCommand::SendBin { data: big.clone(), timeout: 1000 });
+        assert_eq!(r.await.unwrap(), 10_000);
+        let e = next_event(&mut dut, EventId::Data).await;
+        assert_eq!(e.event.data_len, 10_000);
+        assert!(e.event.data.is_empty());
+        assert_eq!(e.digest.as_deref(), Some(super::super::message::sha256_hex(&big).as_str()));
+        // A background call is taken at once and completes later.
+        let done = dut
+            .call_background("a", ClientCommand::SendText { data: b"bg".to_vec(), timeout: 1000 })
+            .await
+            .unwrap();
+        assert_eq!(dut.call("a", ClientCommand::IsConnected).await.unwrap(), 1);
+        assert_eq!(done.await.unwrap(), 2);
+        // Errors of the request itself are refusals, not return values.
+        let err = dut.call("nobody", ClientCommand::Start).await.unwrap_err();
+        assert!(matches!(err, DutError::Refused { .. }), "{err}");
+        assert_eq!(dut.shutdown().await.unwrap(), 0);
+        assert!(dut.failures().is_empty(), "{:?}", dut.failures());
+        server.stop();
+    }
+
+    /// A scripted agent: what it writes, and whether it keeps its end open.
+    async fn scripted(out: &'static [u8]) -> Result<AgentDut, DutError> {
+        let (host, mut agent) = tokio::io::duplex(1 << 16);
+        tokio::spawn(async move {
+            agent.write_all(out).await.unwrap();
+            // Keep the agent's end open, reading and ignoring.
+            let mut sink = vec![0u8; 4096];
+            while agent.read(&mut sink).await.is_ok_and(|n| n > 0) {}
+        });
+        let (hr, hw) = tokio::io::split(host);
+        AgentDut::start("script".into(), hr, Box::new(hw), None, None, 10).await
+    }
+
+    fn hello_line(proto: u32) -> String {
+        let mut h = agent_opts(64).hello();
+        h.proto = proto;
+        super::super::message::encode(0, &AgentMsg::Hello(h))
+    }
+
+    #[tokio::test]
+    async fn a_hello_of_another_version_is_refused_with_both_versions() {
+        let line: &'static str = Box::leak(hello_line(2).into_boxed_str());
+        let err = scripted(line.as_bytes()).await.err().expect("refused");
+        let msg = err.to_string();
+        assert!(msg.contains("protocol 2") && msg.contains("speaks 1"), "{msg}");
+        let err = scripted(b"boot\n@W2 0 00000000 {}\n").await.err().expect("refused");
+        assert!(
+            err.to_string().contains("protocol \"2\"") || err.to_string().contains("protocol 2"),
+            "{err}"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn log_lines_and_garbage_before_the_hello_are_kept_and_counted() {
+        let mut text =
+            String::from("I (12) boot: ESP-IDF v5.5\n@W1 1 deadbeef {\"t\":\"x\"}\n@W1 trunc");
+        text.push('\n');
+        text.push_str(&hello_line(1));
+        let text: &'static str = Box::leak(text.into_boxed_str());
+        let dut = scripted(text.as_bytes()).await.unwrap();
+        assert_eq!(dut.log(), vec!["I (12) boot: ESP-IDF v5.5".to_string()]);
+        let f = dut.failures();
+        assert!(f.iter().any(|l| l.contains("2 garbled line(s)")), "{f:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_silent_dut_is_unreachable_within_the_bound() {
+        let err = scripted(b"").await.err().expect("no hello");
+        assert!(err.to_string().contains("no hello within 10 s"), "{err}");
+        let err = scripted(b"rst:0x1 (POWERON_RESET)\n").await.err().expect("no hello");
+        assert!(err.to_string().contains("1 log line(s)"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_dut_that_goes_away_fails_every_wait_at_once() {
+        let (host, mut agent) = tokio::io::duplex(1 << 16);
+        let hello = hello_line(1);
+        tokio::spawn(async move {
+            agent.write_all(hello.as_bytes()).await.unwrap();
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            drop(agent);
+        });
+        let (hr, hw) = tokio::io::split(host);
+        let dut = AgentDut::start("gone".into(), hr, Box::new(hw), None, None, 10).await.unwrap();
+        let t0 = std::time::Instant::now();
+        let err = dut.call("a", ClientCommand::Start).await.unwrap_err();
+        assert!(t0.elapsed() < Duration::from_secs(5));
+        assert!(matches!(err, DutError::Unreachable(_)), "{err}");
+        assert!(err.to_string().contains("end of stream"), "{err}");
+        assert!(dut.failures().iter().any(|f| f.contains("the DUT was lost")));
+    }
+
+    #[test]
+    fn dut_specs_parse() {
+        assert_eq!(DutSpec::parse("host").unwrap(), DutSpec::Host);
+        assert_eq!(DutSpec::parse("exec:wsim agent").unwrap(), DutSpec::Exec("wsim agent".into()));
+        assert_eq!(DutSpec::parse("tcp:127.0.0.1:7").unwrap(), DutSpec::Tcp("127.0.0.1:7".into()));
+        for bad in
+            ["", "exec:", "exec:  ", "tcp:", "tcp:host", "tcp::80", "tcp:h:0", "tcp:h:x", "serial"]
+        {
+            assert!(DutSpec::parse(bad).is_err(), "{bad}");
+        }
+        assert!(DutSpec::Tcp("a:1".into()).one_at_a_time());
+        assert!(!DutSpec::Exec("x".into()).one_at_a_time());
+    }
+}
