@@ -250,7 +250,7 @@ pub async fn run_cmd(args: RunArgs) -> i32 {
                 let hello = a.hello();
                 let profile = args.profile.unwrap_or_else(|| hello.profile());
                 eprintln!("DUT: {} (protocol {}, profile {profile})", a_describe(&a), hello.proto);
-                (profile, Some(a_describe(&a)))
+                (profile, Some(hello.short_name()))
             }
             Err(e) => {
                 eprintln!("error: {e}");

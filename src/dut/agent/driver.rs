@@ -123,6 +123,7 @@ impl State {
         // Dropping the senders wakes every waiter, which then reads `dead`.
         self.responses.clear();
         self.completions.clear();
+        self.hellos = None;
     }
 
     fn push_log(&mut self, line: String) {
@@ -151,7 +152,7 @@ struct Link {
     /// The lock is the flow control: whoever holds it has the one outstanding request.
     writer: tokio::sync::Mutex<Writer>,
     state: Arc<Mutex<State>>,
-    child: Mutex<Option<tokio::process::Child>>,
+    child: Arc<Mutex<Option<tokio::process::Child>>>,
     stderr_tail: Arc<Mutex<VecDeque<String>>>,
     what: String,
 }
@@ -163,11 +164,6 @@ fn lock(m: &Mutex<State>) -> std::sync::MutexGuard<'_, State> {
 impl Link {
     fn dead_reason(&self) -> String {
         let mut why = lock(&self.state).dead.clone().unwrap_or_else(|| "the link closed".into());
-        if let Some(c) = self.child.lock().unwrap_or_else(|p| p.into_inner()).as_mut()
-            && let Ok(Some(st)) = c.try_wait()
-        {
-            why.push_str(&format!(" (the process exited: {st})"));
-        }
         let tail = self.stderr_tail.lock().unwrap_or_else(|p| p.into_inner());
         if !tail.is_empty() {
             let t: Vec<&str> = tail.iter().map(String::as_str).collect();
@@ -222,7 +218,8 @@ impl Link {
         match tokio::time::timeout(IO_TIMEOUT, write).await {
             Ok(Ok(())) => Ok(id),
             Ok(Err(e)) => {
-                lock(&self.state).fail_all(&format!("writing failed: {e}"));
+                let why = format!("writing failed: {e}{}", exit_status(&self.child).await);
+                lock(&self.state).fail_all(&why);
                 Err(self.unreachable())
             }
             Err(_) => {
@@ -428,14 +425,21 @@ impl AgentDut {
         let stderr_tail = Arc::new(Mutex::new(VecDeque::new()));
         let (tx, rx) = mpsc::unbounded_channel();
         let overflow = Arc::new(watch::Sender::new(false));
-        let mut tasks = vec![tokio::spawn(read_loop(reader, state.clone(), tx, overflow.clone()))];
+        let child = Arc::new(Mutex::new(child));
+        let mut tasks = vec![tokio::spawn(read_loop(
+            reader,
+            state.clone(),
+            tx,
+            overflow.clone(),
+            child.clone(),
+        ))];
         if let Some(e) = stderr {
             tasks.push(tokio::spawn(stderr_loop(e, state.clone(), stderr_tail.clone())));
         }
         let link = Arc::new(Link {
             writer: tokio::sync::Mutex::new(Writer { w: writer, seq: 0, next_id: 1, next_buf: 0 }),
             state,
-            child: Mutex::new(child),
+            child,
             stderr_tail,
             what,
         });
@@ -513,6 +517,22 @@ fn placeholder_hello() -> Hello {
     }
 }
 
+/// ` (the process exited: STATUS)` once a subprocess that closed its end has exited
+/// (waiting up to 1 s), else nothing.
+async fn exit_status(child: &Mutex<Option<tokio::process::Child>>) -> String {
+    for _ in 0..50 {
+        let status = match child.lock().unwrap_or_else(|p| p.into_inner()).as_mut() {
+            Some(c) => c.try_wait().ok().flatten(),
+            None => return String::new(),
+        };
+        if let Some(st) = status {
+            return format!(" (the process exited: {st})");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    String::new()
+}
+
 async fn stderr_loop(
     mut e: tokio::process::ChildStderr,
     state: Arc<Mutex<State>>,
@@ -546,6 +566,7 @@ async fn read_loop<R: AsyncRead + Unpin>(
     state: Arc<Mutex<State>>,
     tx: mpsc::UnboundedSender<DutReport>,
     overflow: Arc<watch::Sender<bool>>,
+    child: Arc<Mutex<Option<tokio::process::Child>>>,
 ) {
     let mut sp = LineSplitter::new(super::line::MAX_MAX_LINE);
     let mut buf = vec![0u8; 16 * 1024];
@@ -562,7 +583,9 @@ async fn read_loop<R: AsyncRead + Unpin>(
             on_line(raw, &state, &tx, &overflow);
         }
         if n == 0 {
-            lock(&state).fail_all("the DUT closed the link (end of stream)");
+            let why =
+                format!("the DUT closed the link (end of stream){}", exit_status(&child).await);
+            lock(&state).fail_all(&why);
             return;
         }
     }

@@ -126,6 +126,12 @@ impl Hello {
         format!("{} (IDF {}, esp_websocket_client {})", self.chip, self.idf, self.client)
     }
 
+    /// A short name for reports and file names: chip, IDF and client versions.
+    pub fn short_name(&self) -> String {
+        let cut = |s: &str| s.chars().take(24).collect::<String>();
+        format!("{} idf {} client {}", cut(&self.chip), cut(&self.idf), cut(&self.client))
+    }
+
     /// Refuses a hello of another major version.
     pub fn check_version(&self) -> Result<(), String> {
         if self.proto == PROTOCOL_VERSION {

@@ -41,13 +41,13 @@ impl AgentOptions {
     pub fn hello(&self) -> Hello {
         Hello {
             proto: PROTOCOL_VERSION,
-            agent: format!("wsim {}", env!("CARGO_PKG_VERSION")),
+            agent: format!("wsim {} (the client model)", env!("CARGO_PKG_VERSION")),
             chip: "host".into(),
             idf: match self.profile {
                 Profile::Idf55 => "v5.5".into(),
                 Profile::Idf6 => "v6.0".into(),
             },
-            client: "1.8.0 (wsim model)".into(),
+            client: "1.8.0".into(),
             heap: 0,
             sdkconfig: Hello::sdkconfig_map(&self.sdkconfig),
             max_line: self.max_line,
