@@ -235,6 +235,7 @@ pub async fn run_cmd(args: RunArgs) -> i32 {
     };
     // An external DUT: the real world only; reached once before anything runs, its
     // hello names it and gives the profile.
+    let mut sdkconfig = sdkconfig;
     let (profile, dut_name) = if args.dut.is_host() {
         (args.profile.unwrap_or(Profile::Idf6), None)
     } else {
@@ -249,6 +250,18 @@ pub async fn run_cmd(args: RunArgs) -> i32 {
             Ok(a) => {
                 let hello = a.hello();
                 let profile = args.profile.unwrap_or_else(|| hello.profile());
+                // The device's build is the run's, with --sdkconfig over it.
+                match hello.build().map_err(|e| e.to_string()).and_then(|mut b| {
+                    args.sdkconfig.iter().try_for_each(|l| b.set(l)).map_err(|e| e.to_string())?;
+                    b.validate().map_err(|e| e.to_string())?;
+                    Ok(b)
+                }) {
+                    Ok(b) => sdkconfig = b,
+                    Err(e) => {
+                        eprintln!("error: the DUT's build options with --sdkconfig: {e}");
+                        return exit::BAD_INPUT;
+                    }
+                }
                 eprintln!("DUT: {} (protocol {}, profile {profile})", a_describe(&a), hello.proto);
                 (profile, Some(hello.short_name()))
             }

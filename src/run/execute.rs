@@ -596,6 +596,39 @@ fn blame_server_failures(report: &mut ScenarioReport, failures: &[String]) {
     report.detail = Some(detail);
 }
 
+/// An external DUT's problems (a lost link, garbled or lost lines) make the verdict an
+/// error that names them; a step that already errored because of the DUT keeps its
+/// detail, with the link's other problems added.
+fn blame_dut(report: &mut ScenarioReport, problems: &[String]) {
+    if problems.is_empty() {
+        return;
+    }
+    let before = report.detail.take();
+    let already = report.verdict == Verdict::Error
+        && before.as_deref().is_some_and(|d| d.contains("the DUT"));
+    let mut detail = if already {
+        let rest: Vec<&str> = problems
+            .iter()
+            .map(String::as_str)
+            .filter(|p| !p.starts_with("the DUT was lost"))
+            .collect();
+        let mut d = before.unwrap_or_default();
+        if !rest.is_empty() {
+            d.push_str(&format!("\n(the DUT's link also had: {})", rest.join("; ")));
+        }
+        d
+    } else {
+        let mut d = format!("the DUT: {}", problems.join("; "));
+        if let Some(b) = before {
+            d.push_str(&format!("\n(the scenario also reported: {b})"));
+        }
+        d
+    };
+    detail.shrink_to_fit();
+    report.verdict = Verdict::Error;
+    report.detail = Some(detail);
+}
+
 /// Connects to an external DUT for one scenario and gives it a clean session with the
 /// scenario's build options, the run's CA as the global store, and the seed.
 async fn open_agent(
@@ -810,7 +843,11 @@ pub async fn run_scenario(loaded: &LoadedScenario, ctx: &RunContext) -> Scenario
     report.virtual_ms = virtual0.elapsed().as_millis() as u64;
     let mut failures: Vec<String> =
         exec.servers.values().filter_map(|s| s.handle.failure()).collect();
-    failures.extend(exec.dut.failures());
+    if ctx.dut.is_host() {
+        failures.extend(exec.dut.failures());
+    } else {
+        blame_dut(&mut report, &exec.dut.failures());
+    }
     blame_server_failures(&mut report, &failures);
     for (name, s) in exec.servers.iter_mut() {
         report.servers.insert(name.clone(), s.handle.connections());
@@ -846,6 +883,29 @@ mod tests {
             servers: BTreeMap::new(),
             sdkconfig: Vec::new(),
         }
+    }
+
+    #[test]
+    fn dut_problems_make_an_error_without_repeating_a_lost_link() {
+        let mut r = report(Verdict::Pass, None);
+        blame_dut(&mut r, &[]);
+        assert_eq!(r.verdict, Verdict::Pass);
+        blame_dut(&mut r, &["2 garbled line(s) from the DUT".into()]);
+        assert_eq!(r.verdict, Verdict::Error);
+        assert_eq!(r.detail.as_deref(), Some("the DUT: 2 garbled line(s) from the DUT"));
+        let mut r = report(Verdict::Error, Some("step 2: the DUT is unreachable: gone"));
+        blame_dut(&mut r, &["the DUT was lost: gone".into(), "1 gap(s)".into()]);
+        let d = r.detail.unwrap();
+        assert!(d.starts_with("step 2: the DUT is unreachable: gone"), "{d}");
+        assert!(d.contains("1 gap(s)") && !d.contains("was lost"), "{d}");
+        let mut r = report(Verdict::Fail, Some("expect.a: expected connected"));
+        blame_dut(&mut r, &["the DUT was lost: gone".into()]);
+        assert_eq!(r.verdict, Verdict::Error);
+        assert!(
+            r.detail
+                .unwrap()
+                .contains("the DUT was lost: gone\n(the scenario also reported: expect.a")
+        );
     }
 
     #[test]
