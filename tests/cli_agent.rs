@@ -299,6 +299,24 @@ fn log_lines_pass_and_garbled_lines_are_reported() {
     let (o, s) = run_real("logs-run", &dut, &["--filter", "events/"]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert!(verdicts(&s).values().all(|v| v == "pass" || v == "skip"));
+    // The log lines are the DUT log of each case report.
+    let case = s["scenarios"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["id"] == "events/lifecycle-order")
+        .unwrap();
+    let dir = std::env::temp_dir().join(format!("wsim-agent-test-{}-logs-run", std::process::id()));
+    let file = dir.join(case["case_file"].as_str().unwrap_or_default());
+    let case: Value = serde_json::from_str(
+        &std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display())),
+    )
+    .unwrap();
+    let log = case["dut_log"].as_array().unwrap();
+    assert!(
+        log.len() > 5 && log.iter().all(|l| l.as_str().unwrap().contains("wifi: some log output")),
+        "{log:?}"
+    );
     let garbled = filter("garbled", true);
     let dut = format!("exec:{WSIM} agent | python3 -u {}", garbled.display());
     let (o, s) = run_real("garbled-run", &dut, &["--filter", "events/"]);

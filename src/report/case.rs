@@ -104,7 +104,7 @@ pub fn remote_close_code(r: &ScenarioReport) -> Option<i32> {
 
 /// The case file's JSON.
 pub fn case_json(agent: &str, index: usize, r: &ScenarioReport) -> Value {
-    json!({
+    let mut case = json!({
         "agent": agent,
         "case": index + 1,
         "id": r.id,
@@ -122,7 +122,14 @@ pub fn case_json(agent: &str, index: usize, r: &ScenarioReport) -> Value {
         "sdkconfig": r.sdkconfig,
         "trace": r.trace,
         "servers": r.servers,
-    })
+    });
+    // An external DUT's log output, when it printed any.
+    if !r.dut_log.is_empty()
+        && let Some(m) = case.as_object_mut()
+    {
+        m.insert("dut_log".into(), json!(r.dut_log));
+    }
+    case
 }
 
 #[cfg(test)]

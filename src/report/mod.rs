@@ -501,6 +501,7 @@ mod tests {
         );
         let report = |id: &str| ScenarioReport {
             sdkconfig: Default::default(),
+            dut_log: Vec::new(),
             id: id.into(),
             name: id.into(),
             tags: vec![],

@@ -175,6 +175,10 @@ pub struct ScenarioReport {
     pub servers: BTreeMap<String, Vec<ConnectionLog>>,
     /// The build options the scenario ran with that differ from the defaults.
     pub sdkconfig: Vec<String>,
+    /// An external DUT's log output during the scenario (lines that were not agent
+    /// protocol; a subprocess's standard error prefixed `stderr: `).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub dut_log: Vec<String>,
 }
 
 /// Facts about the run, printed by every report.

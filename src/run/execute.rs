@@ -663,6 +663,7 @@ pub async fn run_scenario(loaded: &LoadedScenario, ctx: &RunContext) -> Scenario
         trace: Vec::new(),
         servers: BTreeMap::new(),
         sdkconfig: Vec::new(),
+        dut_log: Vec::new(),
     };
     if !sc.worlds.is_empty() && !sc.worlds.contains(&ctx.world) {
         report.verdict = Verdict::Skip;
@@ -847,6 +848,7 @@ pub async fn run_scenario(loaded: &LoadedScenario, ctx: &RunContext) -> Scenario
         failures.extend(exec.dut.failures());
     } else {
         blame_dut(&mut report, &exec.dut.failures());
+        report.dut_log = exec.dut.log();
     }
     blame_server_failures(&mut report, &failures);
     for (name, s) in exec.servers.iter_mut() {
@@ -882,6 +884,7 @@ mod tests {
             trace: Vec::new(),
             servers: BTreeMap::new(),
             sdkconfig: Vec::new(),
+            dut_log: Vec::new(),
         }
     }
 

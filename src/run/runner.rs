@@ -151,6 +151,7 @@ impl Identity {
             trace: Vec::new(),
             servers: Default::default(),
             sdkconfig: Vec::new(),
+            dut_log: Vec::new(),
         }
     }
 
