@@ -969,6 +969,39 @@ mod tests {
         assert!(dut.failures().iter().any(|f| f.contains("the DUT was lost")));
     }
 
+    #[tokio::test]
+    async fn a_reboot_and_lost_lines_are_failures() {
+        let (host, mut agent) = tokio::io::duplex(1 << 16);
+        let mut h = agent_opts(64).hello();
+        h.chip = "esp32".into();
+        let hello0 = super::super::message::encode(0, &AgentMsg::Hello(h.clone()));
+        let resp = |seq, id| super::super::message::encode(seq, &AgentMsg::Resp(Resp::ok(id, 0)));
+        let (hr, hw) = tokio::io::split(host);
+        let (go_tx, go_rx) = oneshot::channel::<()>();
+        let script = tokio::spawn(async move {
+            agent.write_all(hello0.as_bytes()).await.unwrap();
+            let _ = go_rx.await;
+            // Line 1 lost: the answer to request 2 comes as line 2; then a boot hello.
+            agent.write_all(resp(2, 2).as_bytes()).await.unwrap();
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            agent.write_all(hello0.as_bytes()).await.unwrap();
+            let mut sink = vec![0u8; 4096];
+            while agent.read(&mut sink).await.is_ok_and(|n| n > 0) {}
+        });
+        let dut = AgentDut::start("script".into(), hr, Box::new(hw), None, None, 10).await.unwrap();
+        let _ = go_tx.send(());
+        // Request 2 (1 was the hello request) is answered, with a gap before it.
+        assert_eq!(dut.call("a", ClientCommand::IsConnected).await.unwrap(), 0);
+        // The reboot ends every later wait at once.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let err = dut.call("a", ClientCommand::Start).await.unwrap_err();
+        assert!(err.to_string().contains("rebooted"), "{err}");
+        let f = dut.failures();
+        assert!(f.iter().any(|l| l.contains("rebooted")), "{f:?}");
+        assert!(f.iter().any(|l| l.contains("1 gap(s)")), "{f:?}");
+        script.abort();
+    }
+
     #[test]
     fn dut_specs_parse() {
         assert_eq!(DutSpec::parse("host").unwrap(), DutSpec::Host);

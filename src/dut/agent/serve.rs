@@ -293,3 +293,121 @@ async fn handle(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dut::agent::{DEFAULT_MAX_LINE, WireCall, encode_line};
+    use tokio::io::{AsyncBufReadExt, BufReader};
+
+    fn opts() -> AgentOptions {
+        AgentOptions {
+            profile: Profile::Idf55,
+            max_line: DEFAULT_MAX_LINE,
+            inline_max: 1024,
+            sdkconfig: Sdkconfig::default(),
+        }
+    }
+
+    /// Sends raw lines to the agent and reads its messages.
+    struct Peer {
+        w: tokio::io::WriteHalf<tokio::io::DuplexStream>,
+        r: BufReader<tokio::io::ReadHalf<tokio::io::DuplexStream>>,
+        seq: u32,
+    }
+
+    impl Peer {
+        fn start() -> Peer {
+            let (host, agent) = tokio::io::duplex(1 << 20);
+            let (ar, aw) = tokio::io::split(agent);
+            tokio::spawn(serve_agent(ar, aw, opts()));
+            let (r, w) = tokio::io::split(host);
+            Peer { w, r: BufReader::new(r), seq: 0 }
+        }
+
+        async fn raw(&mut self, line: &[u8]) {
+            self.w.write_all(line).await.unwrap();
+        }
+
+        async fn req(&mut self, id: u64, op: Op) {
+            let line = encode(self.seq, &HostMsg::Req(Request { id, op }));
+            self.seq += 1;
+            self.raw(line.as_bytes()).await;
+        }
+
+        async fn next(&mut self) -> (u32, AgentMsg) {
+            let mut line = String::new();
+            tokio::time::timeout(std::time::Duration::from_secs(5), self.r.read_line(&mut line))
+                .await
+                .expect("a line in time")
+                .unwrap();
+            match crate::dut::agent::decode::<AgentMsg>(
+                line.trim_end().as_bytes(),
+                DEFAULT_MAX_LINE,
+            ) {
+                Received::Msg { seq, msg } => (seq, msg),
+                other => panic!("{other:?}"),
+            }
+        }
+
+        async fn resp(&mut self) -> Resp {
+            match self.next().await.1 {
+                AgentMsg::Resp(r) => r,
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn the_agent_says_hello_ignores_garbage_and_refuses_bad_requests() {
+        let mut p = Peer::start();
+        let (seq, AgentMsg::Hello(h)) = p.next().await else { panic!("no hello") };
+        assert_eq!((seq, h.proto, h.idf.as_str()), (0, 1, "v5.5"));
+        assert!(h.can("background") && h.can("sdkconfig"));
+        // Log lines, garbage and lines with bad checksums get no answer; the next
+        // good request does.
+        p.raw(b"hello there\n@W1 0 00000000 {}\n@W1 \xff\xfe\n@W9 1 2 3\n").await;
+        p.raw(&[b'@'; 10_000]).await;
+        p.raw(b"\n").await;
+        p.raw(encode_line(5, r#"{"t":"req","id":1,"op":"nope"}"#).as_bytes()).await;
+        p.req(2, Op::Hello).await;
+        assert_eq!(p.resp().await, Resp::ok(2, 0));
+        assert!(matches!(p.next().await, (2, AgentMsg::Hello(_))));
+        // Calls on unknown clients, bad encodings, bad staging are refusals.
+        let call = |c: &str| WireCall { call: c.into(), ..WireCall::default() };
+        p.req(3, Op::Call { client: "x".into(), call: call("start"), background: false }).await;
+        assert!(p.resp().await.err.unwrap().contains("no client named"));
+        p.req(4, Op::Call { client: "x".into(), call: call("warp"), background: false }).await;
+        assert!(p.resp().await.err.unwrap().contains("unknown call"));
+        p.req(5, Op::Data { buf: 1, offset: 3, b64: "AAAA".into() }).await;
+        assert!(p.resp().await.err.unwrap().contains("chunk at 3"));
+        p.req(6, Op::Data { buf: 1, offset: 0, b64: "!!".into() }).await;
+        assert!(p.resp().await.err.unwrap().contains("base64"));
+        p.req(7, Op::Data { buf: 1, offset: 0, b64: "AAAA".into() }).await;
+        assert_eq!(p.resp().await, Resp::ok(7, 3));
+        let mut send = call("send_bin");
+        send.timeout = Some(1);
+        send.data = Some(Payload { b64: None, buf: Some(2) });
+        p.req(8, Op::Call { client: "x".into(), call: send.clone(), background: false }).await;
+        assert!(p.resp().await.err.unwrap().contains("no staged buffer 2"));
+        p.req(
+            9,
+            Op::Reset { sdkconfig: vec!["CONFIG_NOPE=y".into()], global_ca: None, seed: None },
+        )
+        .await;
+        assert!(p.resp().await.err.is_some());
+        let bad_cfg = serde_json::json!({"buffer_size": "big"});
+        p.req(10, Op::Init { client: "a".into(), config: bad_cfg, reactions: vec![] }).await;
+        assert!(p.resp().await.err.unwrap().contains("config"));
+        // A NULL client (init refuses a common name with the skip) answers as the C
+        // API does.
+        let cfg = serde_json::json!({"uri": "wss://h/", "cert_common_name": "h", "skip_cert_common_name_check": true});
+        p.req(11, Op::Init { client: "n".into(), config: cfg, reactions: vec![] }).await;
+        assert_eq!(p.resp().await, Resp::ok(11, 0));
+        send.data = Some(Payload { b64: Some("aGk=".into()), buf: None });
+        p.req(12, Op::Call { client: "n".into(), call: send, background: false }).await;
+        assert_eq!(p.resp().await, Resp::ok(12, -1));
+        p.req(13, Op::DestroyAll).await;
+        assert_eq!(p.resp().await, Resp::ok(13, 0));
+    }
+}
