@@ -272,17 +272,26 @@ impl Link {
         if data.len() <= inline_room {
             return Ok(Payload { b64: Some(b64(data)), buf: None });
         }
+        Ok(Payload { b64: None, buf: Some(self.stage(w, data).await?) })
+    }
+
+    /// Stages `data` in a new buffer with `data` requests; returns its number.
+    async fn stage(&self, w: &mut Writer, data: &[u8]) -> Result<u32, DutError> {
+        let max = lock(&self.state).max_line;
         w.next_buf = w.next_buf.wrapping_add(1).max(1);
         let buf = w.next_buf;
         let chunk = ((max.saturating_sub(200) / 4) * 3).max(3);
         let mut offset = 0;
-        for piece in data.chunks(chunk) {
+        // An empty payload still makes its (empty) buffer.
+        let pieces: Vec<&[u8]> =
+            if data.is_empty() { vec![&[]] } else { data.chunks(chunk).collect() };
+        for piece in pieces {
             let op = Op::Data { buf, offset, b64: b64(piece) };
             let r = self.request_locked(w, op, "data", Some(REQUEST_TIMEOUT)).await?;
             r.result().map_err(|reason| DutError::Refused { request: "data".into(), reason })?;
             offset += piece.len();
         }
-        Ok(Payload { b64: None, buf: Some(buf) })
+        Ok(buf)
     }
 
     async fn wire_call(&self, w: &mut Writer, cmd: &ClientCommand) -> Result<WireCall, DutError> {
@@ -488,9 +497,7 @@ impl AgentDut {
         global_ca: Option<&[u8]>,
         seed: u64,
     ) -> Result<(), DutError> {
-        let global_ca = global_ca
-            .filter(|_| self.hello.can("global_ca"))
-            .map(|b| Cert { pki: None, b64: Some(b64(b)) });
+        let global_ca = global_ca.filter(|_| self.hello.can("global_ca")).map(Cert::inline);
         self.link
             .request(
                 Op::Reset { sdkconfig, global_ca, seed: Some(seed) },
@@ -698,12 +705,37 @@ impl Dut for AgentDut {
         reactions: &'a [ReactionSpec],
     ) -> DutFuture<'a, bool> {
         Box::pin(async move {
-            let op = Op::Init {
+            let reactions: Vec<WireReaction> =
+                reactions.iter().map(WireReaction::from_spec).collect();
+            let mut w = self.link.writer.lock().await;
+            let mut op = Op::Init {
                 client: name.to_string(),
-                config: config_to_wire(config),
-                reactions: reactions.iter().map(WireReaction::from_spec).collect(),
+                config: config_to_wire(config, Cert::inline),
+                reactions: reactions.clone(),
             };
-            let r = self.link.request(op, "init", Some(REQUEST_TIMEOUT)).await?;
+            // Certificates that make the line too long are staged first.
+            let body =
+                serde_json::to_string(&HostMsg::Req(Request { id: w.next_id, op: op.clone() }))
+                    .map_err(|e| DutError::Protocol(e.to_string()))?;
+            if encoded_len(w.seq, &body) > lock(&self.link.state).max_line {
+                let mut staged = Vec::new();
+                for c in [&config.cert_pem, &config.client_cert, &config.client_key]
+                    .into_iter()
+                    .flatten()
+                {
+                    staged.push(self.link.stage(&mut w, c).await?);
+                }
+                let mut it = staged.into_iter();
+                op = Op::Init {
+                    client: name.to_string(),
+                    config: config_to_wire(config, |_| Cert { buf: it.next(), ..Cert::default() }),
+                    reactions,
+                };
+            }
+            let r = self.link.request_locked(&mut w, op, "init", Some(REQUEST_TIMEOUT)).await?;
+            let r = r
+                .result()
+                .map_err(|reason| DutError::Refused { request: "init".into(), reason })?;
             Ok(r != 0)
         })
     }
@@ -866,6 +898,15 @@ mod tests {
         let cfg =
             Config { uri: Some(format!("ws://{addr}/")), buffer_size: 20_000, ..Config::default() };
         assert!(dut.create_client("a", &cfg, &[]).await.unwrap());
+        // Certificates too long for one line are staged before the init.
+        let big_certs = Config {
+            uri: Some(format!("wss://{addr}/")),
+            cert_pem: Some(vec![b'A'; 6000]),
+            client_cert: Some(vec![b'B'; 3000]),
+            client_key: Some(Vec::new()),
+            ..Config::default()
+        };
+        assert!(dut.create_client("certs", &big_certs, &[]).await.unwrap());
         assert_eq!(dut.call("a", ClientCommand::Start).await.unwrap(), 0);
         next_event(&mut dut, EventId::Connected).await;
         // Small: inline both ways.

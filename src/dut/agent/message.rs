@@ -356,7 +356,7 @@ pub struct Payload {
     pub buf: Option<u32>,
 }
 
-/// A certificate: by PKI name or inline (§2).
+/// A certificate: by PKI name, inline, or staged (§2).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct Cert {
     /// A member of the agent's test PKI.
@@ -365,6 +365,16 @@ pub struct Cert {
     /// Inline bytes, base64.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub b64: Option<String>,
+    /// A staged buffer (§3.6).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub buf: Option<u32>,
+}
+
+impl Cert {
+    /// Inline bytes.
+    pub fn inline(bytes: &[u8]) -> Cert {
+        Cert { pki: None, b64: Some(b64(bytes)), buf: None }
+    }
 }
 
 /// The operations (§3.3-§3.6).
@@ -657,8 +667,8 @@ impl WireReaction {
 const CERT_FIELDS: [&str; 3] = ["cert_pem", "client_cert", "client_key"];
 
 /// `esp_websocket_client_config_t` on the wire: C names, fields equal to a zeroed
-/// struct's left out, certificates inline as base64.
-pub fn config_to_wire(c: &Config) -> serde_json::Value {
+/// struct's left out, certificates as `cert` makes them (inline, or staged).
+pub fn config_to_wire(c: &Config, mut cert: impl FnMut(&[u8]) -> Cert) -> serde_json::Value {
     let zero = serde_json::to_value(Config::default()).unwrap_or_default();
     let mut out = serde_json::Map::new();
     if let Ok(serde_json::Value::Object(m)) = serde_json::to_value(c) {
@@ -671,17 +681,27 @@ pub fn config_to_wire(c: &Config) -> serde_json::Value {
     }
     for (field, bytes) in CERT_FIELDS.iter().zip([&c.cert_pem, &c.client_cert, &c.client_key]) {
         if let Some(b) = bytes {
-            let cert = Cert { pki: None, b64: Some(b64(b)) };
-            out.insert((*field).to_string(), serde_json::to_value(cert).unwrap_or_default());
+            out.insert((*field).to_string(), serde_json::to_value(cert(b)).unwrap_or_default());
         }
     }
     serde_json::Value::Object(out)
 }
 
-/// The configuration from the wire; `pki` resolves certificates given by name.
+/// Resolves a certificate given inline; by name or staged it is an error here.
+pub fn inline_cert(c: &Cert) -> Result<Vec<u8>, String> {
+    match (&c.pki, &c.b64, c.buf) {
+        (None, Some(b), None) => unb64(b, "certificate"),
+        (Some(n), None, None) => Err(format!("no PKI member {n:?} (this agent has no test PKI)")),
+        (None, None, Some(n)) => Err(format!("no staged buffer {n}")),
+        _ => Err("a certificate needs exactly one of pki, b64 and buf".into()),
+    }
+}
+
+/// The configuration from the wire; `cert` resolves certificates (inline, by PKI
+/// name, staged).
 pub fn config_from_wire(
     v: &serde_json::Value,
-    pki: impl Fn(&str) -> Option<Vec<u8>>,
+    mut cert: impl FnMut(&Cert) -> Result<Vec<u8>, String>,
 ) -> Result<Config, String> {
     let serde_json::Value::Object(m) = v else { return Err("config: not an object".into()) };
     let known = serde_json::to_value(Config::default()).unwrap_or_default();
@@ -691,13 +711,7 @@ pub fn config_from_wire(
         if let Some(i) = CERT_FIELDS.iter().position(|f| f == k) {
             let c: Cert =
                 serde_json::from_value(v.clone()).map_err(|e| format!("config.{k}: {e}"))?;
-            certs[i] = Some(match (&c.pki, &c.b64) {
-                (Some(name), None) => {
-                    pki(name).ok_or_else(|| format!("config.{k}: no PKI member {name:?}"))?
-                }
-                (None, Some(b)) => unb64(b, &format!("config.{k}"))?,
-                _ => return Err(format!("config.{k}: needs exactly one of pki and b64")),
-            });
+            certs[i] = Some(cert(&c).map_err(|e| format!("config.{k}: {e}"))?);
         } else if known.get(k).is_some() {
             plain.insert(k.clone(), v.clone());
         }
@@ -832,17 +846,27 @@ mod tests {
             transport: crate::esp::TransportType::OverSsl,
             ..Config::default()
         };
-        let w = config_to_wire(&c);
+        let w = config_to_wire(&c, Cert::inline);
         assert!(w.get("port").is_none(), "zero fields are left out: {w}");
         assert!(w["cert_pem"]["b64"].is_string());
-        assert_eq!(config_from_wire(&w, |_| None).unwrap(), c);
+        assert_eq!(config_from_wire(&w, inline_cert).unwrap(), c);
         let by_name = serde_json::json!({"uri": "ws://a/", "cert_pem": {"pki": "ca"}, "later": 1});
-        let c = config_from_wire(&by_name, |n| (n == "ca").then(|| b"CA".to_vec())).unwrap();
+        let c = config_from_wire(&by_name, |c| match c.pki.as_deref() {
+            Some("ca") => Ok(b"CA".to_vec()),
+            _ => Err("no".into()),
+        })
+        .unwrap();
         assert_eq!(c.cert_pem.as_deref(), Some(&b"CA"[..]));
+        let staged = config_to_wire(&c, |_| Cert { buf: Some(4), ..Cert::default() });
+        assert_eq!(staged["cert_pem"], serde_json::json!({"buf": 4}));
+        assert!(config_from_wire(&staged, inline_cert).unwrap_err().contains("no staged buffer 4"));
         assert!(
-            config_from_wire(&serde_json::json!({"cert_pem": {"pki": "nope"}}), |_| None).is_err()
+            config_from_wire(&serde_json::json!({"cert_pem": {"pki": "nope"}}), inline_cert)
+                .is_err()
         );
-        assert!(config_from_wire(&serde_json::json!({"port": "x"}), |_| None).is_err());
+        assert!(config_from_wire(&serde_json::json!({"port": "x"}), inline_cert).is_err());
+        let both = serde_json::json!({"cert_pem": {"pki": "ca", "b64": ""}});
+        assert!(config_from_wire(&both, inline_cert).is_err());
     }
 
     #[test]
@@ -852,7 +876,7 @@ mod tests {
             id: 2,
             op: Op::Reset {
                 sdkconfig: vec!["CONFIG_FREERTOS_HZ=1000".into()],
-                global_ca: Some(Cert { pki: None, b64: Some(b64(b"x")) }),
+                global_ca: Some(Cert::inline(b"x")),
                 seed: Some(5),
             },
         }));
@@ -882,7 +906,7 @@ mod tests {
             id: 5,
             op: Op::Init {
                 client: "a".into(),
-                config: config_to_wire(&Config::default()),
+                config: config_to_wire(&Config::default(), Cert::inline),
                 reactions: wire.clone(),
             },
         }));

@@ -10,7 +10,7 @@ use tokio::sync::mpsc;
 use super::line::{LineSplitter, PROTOCOL_VERSION, RawLine};
 use super::message::{
     AgentMsg, Hello, HostMsg, Op, Payload, Received, Request, Resp, WireEvent, WireHandlerCall,
-    config_from_wire, decode, encode, unb64,
+    config_from_wire, decode, encode, inline_cert, unb64,
 };
 use crate::dut::{Dut, DutReport, HostDut};
 use crate::esp::{Env, Profile, Sdkconfig};
@@ -228,7 +228,10 @@ async fn handle(
             if client.is_empty() || client.len() > 64 {
                 return reply(Err("client names are 1 to 64 bytes".into()));
             }
-            let cfg = match config_from_wire(&config, |_| None) {
+            let cfg = match config_from_wire(&config, |c| match c.buf {
+                Some(n) => session.take_payload(&Payload { b64: None, buf: Some(n) }),
+                None => inline_cert(c),
+            }) {
                 Ok(c) => c,
                 Err(e) => return reply(Err(e)),
             };
