@@ -330,5 +330,45 @@ fn log_lines_pass_and_garbled_lines_are_reported() {
         let d = e["detail"].as_str().unwrap();
         assert!(d.contains("2 garbled line(s)") && d.contains("checksum mismatch"), "{d}");
     }
-    let _ = Duration::from_secs(0);
+}
+
+#[test]
+fn an_agent_that_goes_silent_mid_scenario_is_a_bounded_error() {
+    if !python() {
+        return;
+    }
+    // Answers its hello and the reset, then never answers again.
+    let dir = tmp("mute");
+    std::fs::create_dir_all(&dir).unwrap();
+    let script = dir.join("agent.py");
+    let src = format!(
+        r#"import json, sys, zlib
+out = sys.stdout.buffer
+seq = 0
+def send(body):
+    global seq
+    b = body.encode()
+    out.write(b"@W1 %d %08x " % (seq, zlib.crc32(b)) + b + b"\n")
+    out.flush()
+    seq += 1
+send({HELLO:?})
+for line in iter(sys.stdin.buffer.readline, b""):
+    parts = line.rstrip(b"\n").split(b" ", 3)
+    if len(parts) < 4:
+        continue
+    req = json.loads(parts[3])
+    if req.get("op") == "reset":
+        send(json.dumps({{"t": "resp", "id": req["id"], "ret": 0}}))
+"#
+    );
+    std::fs::write(&script, src).unwrap();
+    let dut = format!("exec:python3 -u {}", script.display());
+    let t0 = std::time::Instant::now();
+    let (o, s) = run_real("mute-run", &dut, &["--filter", "close/client-close-with-code"]);
+    assert!(t0.elapsed() < Duration::from_secs(40), "{:?}", t0.elapsed());
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let e = &s["scenarios"][0];
+    assert_eq!(e["verdict"], "error", "{e}");
+    let d = e["detail"].as_str().unwrap();
+    assert!(d.contains("the DUT did not answer init within 10000 ms"), "{d}");
 }
