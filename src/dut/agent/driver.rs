@@ -30,6 +30,8 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 pub const UNTIMED_CALL_TIMEOUT: Duration = Duration::from_secs(30);
 /// Added to a call's own timeout for the link.
 pub const CALL_SLACK: Duration = Duration::from_secs(10);
+/// The bound of `destroy_all` at the end of a scenario.
+pub const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(3);
 /// The bound of connecting (TCP) and of writing one line.
 pub const IO_TIMEOUT: Duration = Duration::from_secs(10);
 /// DUT log lines kept per connection (the oldest are dropped).
@@ -800,8 +802,10 @@ impl Dut for AgentDut {
 
     fn shutdown(&mut self) -> CallFuture {
         let link = self.link.clone();
+        // The session ends with the link anyway (the agent destroys its clients when
+        // its input ends), so a DUT that does not answer costs little here.
         Box::pin(async move {
-            link.request(Op::DestroyAll, "destroy_all", Some(Duration::from_secs(15))).await
+            link.request(Op::DestroyAll, "destroy_all", Some(SHUTDOWN_TIMEOUT)).await
         })
     }
 
