@@ -108,9 +108,20 @@ pub fn classify(line: &[u8], max_line: usize) -> Line<'_> {
         return Line::Garbled(Garble::TooLong { max: max_line, len: line.len() });
     }
     let Some(rest) = line.strip_prefix(MARKER) else {
-        let version: String =
-            line[2..].iter().take_while(|b| **b != b' ').take(10).map(|b| *b as char).collect();
-        return Line::Garbled(Garble::OtherVersion(version));
+        // `@W` with another number and a space is another major version; anything
+        // else is a damaged marker.
+        let space = line.iter().position(|b| *b == b' ');
+        let version = &line[2..space.unwrap_or(line.len())];
+        if space.is_some()
+            && version != b"1"
+            && !version.is_empty()
+            && version.len() <= 10
+            && version.iter().all(u8::is_ascii_digit)
+        {
+            let v = String::from_utf8_lossy(version).into_owned();
+            return Line::Garbled(Garble::OtherVersion(v));
+        }
+        return Line::Garbled(Garble::Header("not the marker @W1"));
     };
     let mut parts = rest.splitn(3, |b| *b == b' ');
     let (Some(seq), Some(crc), Some(body)) = (parts.next(), parts.next(), parts.next()) else {
@@ -282,6 +293,13 @@ mod tests {
             classify(b"@W2 0 00000000 {}", 4096),
             Line::Garbled(Garble::OtherVersion("2".into()))
         );
+        // A damaged marker is garbled, not another version.
+        for damaged in [&b"@W1x 0 00000000 {}"[..], b"@W", b"@Wx 1", b"@W1"] {
+            assert!(
+                matches!(classify(damaged, 4096), Line::Garbled(Garble::Header(_))),
+                "{damaged:?}"
+            );
+        }
         let long = encode_line(1, &format!("{{\"x\":\"{}\"}}", "a".repeat(5000)));
         assert!(matches!(
             classify(long.trim_end().as_bytes(), 4096),

@@ -200,7 +200,9 @@ async fn handle(
             let _ = out.send(AgentMsg::Hello(session.opts.hello()));
         }
         Op::Reset { sdkconfig, global_ca, seed } => {
-            let mut build = session.opts.sdkconfig;
+            // The lines are every option that differs from the Kconfig default (the
+            // host starts from this agent's hello, so its own options come back).
+            let mut build = Sdkconfig::default();
             let applied =
                 sdkconfig.iter().try_for_each(|l| build.set(l)).and_then(|()| build.validate());
             if let Err(e) = applied {
