@@ -28,8 +28,11 @@ pub const MAX_STEM: usize = 200;
 /// `~` and 16 hex digits of the SHA-256 of the exact id. Readable names contain no `~`,
 /// so the two kinds never meet.
 pub fn case_stem(agent: &str, id: &str) -> String {
-    let mut prefix = format!("{}_case_", slug(agent));
-    truncate_utf8(&mut prefix, MAX_STEM / 2);
+    // The agent part is cut, never the `_case_` marker that report folders are
+    // recognised by.
+    let mut agent = slug(agent);
+    truncate_utf8(&mut agent, MAX_STEM / 2 - "_case_".len());
+    let prefix = format!("{agent}_case_");
     let plain = !id.is_empty()
         && id
             .bytes()
@@ -137,6 +140,14 @@ mod tests {
     use super::*;
 
     const AGENT: &str = "wsim host model (idf6)";
+
+    #[test]
+    fn a_long_agent_name_keeps_the_case_marker() {
+        let agent = "x".repeat(300);
+        let stem = case_stem(&agent, "basic/chunking");
+        assert!(stem.contains("_case_"), "{stem}");
+        assert!(stem.len() <= MAX_STEM, "{}", stem.len());
+    }
 
     #[test]
     fn ordinary_ids_keep_their_readable_names() {
