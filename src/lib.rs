@@ -16,4 +16,5 @@ pub mod report;
 pub mod run;
 pub mod scenario;
 pub mod server;
+pub mod text;
 pub mod transport;

@@ -102,7 +102,7 @@ pub struct ConnectArgs {
     #[arg(long, value_name = "TEXT")]
     pub send_text: Vec<String>,
     /// Action once connected: `send_bin` with these bytes, in hex.
-    #[arg(long, value_name = "HEX", value_parser = parse_hex)]
+    #[arg(long, value_name = "HEX", value_parser = wsim::text::parse_hex)]
     pub send_bin_hex: Vec<Vec<u8>>,
     /// Action once connected: pause this many milliseconds.
     #[arg(long, value_name = "MS")]
@@ -152,19 +152,6 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
         return Err(format!("{s:?} is negative: give a number of seconds of 0 or more"));
     }
     Duration::try_from_secs_f64(secs).map_err(|_| format!("{s:?} seconds is too long"))
-}
-
-fn parse_hex(s: &str) -> Result<Vec<u8>, String> {
-    let s: String = s.chars().filter(|c| !c.is_whitespace()).collect();
-    if !s.len().is_multiple_of(2) {
-        return Err("hex needs an even number of digits".into());
-    }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| {
-            u8::from_str_radix(&s[i..i + 2], 16).map_err(|_| format!("not hex: {:?}", &s[i..i + 2]))
-        })
-        .collect()
 }
 
 /// One step to run once connected.

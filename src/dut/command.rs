@@ -1,8 +1,9 @@
 //! What a DUT is told to do and what it reports back.
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
-use crate::esp::{EventId, OwnedEvent, TickType};
+use crate::esp::{OwnedEvent, TickType};
+pub use crate::scenario::EventMatch;
 
 /// One client API call, as the agent protocol will carry it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -194,45 +195,6 @@ pub enum DutError {
     },
 }
 
-/// Which events a reaction answers: an event and optional data fields, matched as an
-/// expectation matches them.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct EventMatch {
-    /// The event.
-    pub event: EventId,
-    /// `op_code`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub op_code: Option<u8>,
-    /// `fin`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub fin: Option<bool>,
-    /// `data_len`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub data_len: Option<usize>,
-    /// `payload_len`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub payload_len: Option<i32>,
-    /// `payload_offset`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub payload_offset: Option<i32>,
-    /// The chunk's bytes equal this text.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub text: Option<String>,
-}
-
-impl EventMatch {
-    /// Whether `e` matches.
-    pub fn matches(&self, e: &OwnedEvent) -> bool {
-        e.event == self.event
-            && self.op_code.is_none_or(|v| v == e.op_code)
-            && self.fin.is_none_or(|v| v == e.fin)
-            && self.data_len.is_none_or(|v| v == e.data_len)
-            && self.payload_len.is_none_or(|v| v == e.payload_len)
-            && self.payload_offset.is_none_or(|v| v == e.payload_offset)
-            && self.text.as_ref().is_none_or(|t| t.as_bytes() == e.data.as_slice())
-    }
-}
-
 /// A handler that calls the API, given when the client is created (the agent protocol
 /// carries these with the client's configuration). Reactions are numbered from 1 in
 /// the order given.
@@ -315,7 +277,7 @@ pub enum DutReport {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::esp::ErrorHandle;
+    use crate::esp::{ErrorHandle, EventId};
 
     fn data(op_code: u8, fin: bool, offset: i32, bytes: &[u8]) -> OwnedEvent {
         OwnedEvent {

@@ -228,11 +228,7 @@ impl EspWebsocketClient {
             use futures_util::FutureExt;
             let run = std::panic::AssertUnwindSafe(super::task::run(shared.clone()));
             if let Err(payload) = run.catch_unwind().await {
-                let msg = payload
-                    .downcast_ref::<&str>()
-                    .map(|s| s.to_string())
-                    .or_else(|| payload.downcast_ref::<String>().cloned())
-                    .unwrap_or_else(|| "a panic without a message".into());
+                let msg = crate::text::panic_message(payload.as_ref());
                 *shared.panicked.lock().unwrap_or_else(|p| p.into_inner()) =
                     Some(format!("client {} task panicked: {msg}", shared.id));
             }

@@ -139,7 +139,7 @@ fn apply_frames(f: &FrameFault, st: &mut FrameState, chunk: &[u8]) -> FrameOut {
         open_piece = None;
         if let Some(inj) = &f.inject
             && inj.after == i
-            && let Some(bytes) = decode_hex(&inj.hex)
+            && let Some(bytes) = crate::text::parse_hex(&inj.hex).ok()
         {
             out.pieces.push((delay, bytes));
         }
@@ -384,15 +384,6 @@ async fn finish<W: LinkWrite>(state: ConnState, mut to: W, on_reset: &ResetHook)
     }
 }
 
-/// Hex with optional whitespace; `None` if it is not hex.
-fn decode_hex(s: &str) -> Option<Vec<u8>> {
-    let s: Vec<u8> = s.bytes().filter(|c| !c.is_ascii_whitespace()).collect();
-    if !s.len().is_multiple_of(2) {
-        return None;
-    }
-    s.chunks(2).map(|p| u8::from_str_radix(std::str::from_utf8(p).ok()?, 16).ok()).collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -473,12 +464,5 @@ mod tests {
         assert_eq!(bytes_of(&o), vec![big]);
         assert_eq!(apply_frames(&f, &mut st, &[9; 50]).pieces[0].1, vec![9; 50]);
         assert_eq!(st.index, 0, "still inside frame 0");
-    }
-
-    #[test]
-    fn hex_decoding() {
-        assert_eq!(decode_hex("89 03 70"), Some(vec![0x89, 3, 0x70]));
-        assert_eq!(decode_hex("8"), None);
-        assert_eq!(decode_hex("zz"), None);
     }
 }

@@ -12,8 +12,7 @@ use super::world::{FaultTarget, Network, ServerSlot, start_servers};
 use crate::certs::TestPki;
 use crate::dut::agent::{AgentDut, DutSpec};
 use crate::dut::{
-    ClientCommand, Dut, DutError, DutEvent, DutReport, EventMatch, HandlerCall, HostDut,
-    ReactionSpec,
+    ClientCommand, Dut, DutError, DutEvent, DutReport, HandlerCall, HostDut, ReactionSpec,
 };
 use crate::esp::{Env, EventId, PORT_MAX_DELAY, Profile, Sdkconfig, TickType, ms_to_ticks_at};
 use crate::net::{ActiveToxic, ConnectionFault, SharedRng, SimNet};
@@ -44,12 +43,7 @@ pub struct RunContext {
 /// The seed of one scenario: the run's seed mixed with the scenario id (FNV-1a), so a
 /// scenario's randomness does not depend on which others run.
 pub fn scenario_seed(run_seed: u64, id: &str) -> u64 {
-    let mut h: u64 = 0xcbf29ce484222325 ^ run_seed;
-    for b in id.bytes() {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x100000001b3);
-    }
-    h
+    crate::text::fnv1a(run_seed, id)
 }
 
 enum Stop {
@@ -149,18 +143,9 @@ impl<'a> Exec<'a> {
     /// The DUT's description of a planned reaction.
     fn reaction_spec(&self, r: &ReactionPlan) -> ReactionSpec {
         match &r.kind {
-            ReactionKind::Call { on, call } => ReactionSpec::Call {
-                on: EventMatch {
-                    event: on.event,
-                    op_code: on.op_code,
-                    fin: on.fin,
-                    data_len: on.data_len,
-                    payload_len: on.payload_len,
-                    payload_offset: on.payload_offset,
-                    text: on.text.clone(),
-                },
-                call: self.command(call),
-            },
+            ReactionKind::Call { on, call } => {
+                ReactionSpec::Call { on: on.clone(), call: self.command(call) }
+            }
             ReactionKind::Echo { timeout } => ReactionSpec::Echo { timeout: self.ticks(timeout) },
             ReactionKind::CloseAfter { messages, code, reason, timeout } => {
                 ReactionSpec::CloseAfter {

@@ -7,7 +7,8 @@ mod matcher;
 mod runner;
 mod world;
 
+pub use crate::text::panic_message;
 pub use events::{EventRecord, RunEvent, RunInfo, ScenarioReport, TraceEntry, Verdict};
 pub use execute::{RunContext, run_scenario, scenario_seed};
 pub use matcher::sha256_hex;
-pub use runner::{RunOptions, Selection, StopSignal, panic_message, run, run_until};
+pub use runner::{RunOptions, Selection, StopSignal, run, run_until};

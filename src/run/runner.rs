@@ -15,6 +15,7 @@ use crate::certs::TestPki;
 use crate::dut::agent::DutSpec;
 use crate::esp::{Profile, Sdkconfig};
 use crate::scenario::{LoadedScenario, World};
+use crate::text::panic_message;
 use crate::transport::{CertSource, set_global_ca_store};
 
 /// How a run goes.
@@ -100,17 +101,6 @@ impl StopSignal {
         let mut rx = self.tx.subscribe();
         // The sender lives in `self`, so this only ends when the value turns true.
         let _ = rx.wait_for(|v| *v).await;
-    }
-}
-
-/// The text of a panic's payload (`panic!` with a literal or a formatted message).
-pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
-    if let Some(s) = payload.downcast_ref::<&str>() {
-        (*s).to_string()
-    } else if let Some(s) = payload.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "a panic without a message".to_string()
     }
 }
 
@@ -368,17 +358,6 @@ pub async fn run_until(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn panic_messages_are_recovered_from_the_payload() {
-        let literal = std::panic::catch_unwind(|| panic!("a literal")).unwrap_err();
-        assert_eq!(panic_message(literal.as_ref()), "a literal");
-        let n = 7;
-        let formatted = std::panic::catch_unwind(|| panic!("formatted {n}")).unwrap_err();
-        assert_eq!(panic_message(formatted.as_ref()), "formatted 7");
-        let other = std::panic::catch_unwind(|| std::panic::panic_any(42u8)).unwrap_err();
-        assert_eq!(panic_message(other.as_ref()), "a panic without a message");
-    }
 
     #[tokio::test]
     async fn a_stop_signal_reaches_waiters_on_another_runtime() {

@@ -53,12 +53,7 @@ impl<T> At<T> for Result<T, String> {
 const KEYED_STREAM: u64 = 1 << 63;
 
 fn key_stream(key: &str) -> u64 {
-    let mut h: u64 = 0xcbf29ce484222325;
-    for b in key.bytes() {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x100000001b3);
-    }
-    h | KEYED_STREAM
+    crate::text::fnv1a(0, key) | KEYED_STREAM
 }
 
 struct Lowerer<'a> {
@@ -612,7 +607,7 @@ impl Lowerer<'_> {
                 }
                 ReactionPlan {
                     kind: ReactionKind::Call {
-                        on: TriggerPlan {
+                        on: EventMatch {
                             event,
                             op_code: on.op_code,
                             fin: on.fin,

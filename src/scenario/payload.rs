@@ -75,17 +75,7 @@ pub enum PayloadError {
 
 /// Parses hex with optional whitespace.
 pub fn parse_hex(s: &str) -> Result<Vec<u8>, PayloadError> {
-    let s: String = s.chars().filter(|c| !c.is_whitespace()).collect();
-    if !s.len().is_multiple_of(2) {
-        return Err(PayloadError::Hex(format!("{s:?} has an odd number of digits")));
-    }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| {
-            u8::from_str_radix(&s[i..i + 2], 16)
-                .map_err(|_| PayloadError::Hex(format!("{:?} is not a hex byte", &s[i..i + 2])))
-        })
-        .collect()
+    crate::text::parse_hex(s).map_err(PayloadError::Hex)
 }
 
 impl PayloadGen {

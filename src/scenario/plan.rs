@@ -8,11 +8,12 @@ use std::sync::Arc;
 
 use rand_chacha::ChaCha20Rng;
 use rand_core::{RngCore, SeedableRng};
+use serde::{Deserialize, Serialize};
 
 use super::model::World;
 use super::template::{ServerAddr, Template};
 use crate::certs::{ServerCert, TestPki};
-use crate::esp::{Config, ErrorType, EventId, Profile};
+use crate::esp::{Config, ErrorType, EventId, OwnedEvent, Profile};
 use crate::net::{ConnectionFault, Direction, Toxic};
 use crate::proto::{FrameHeader, Opcode, encode_frame};
 use crate::server::{ConnAction, HandshakeReply, SubprotocolPolicy};
@@ -354,7 +355,7 @@ pub enum ReactionKind {
     /// A call on every matching event.
     Call {
         /// The events it answers.
-        on: TriggerPlan,
+        on: EventMatch,
         /// The call (a send, `close`, `close_with_code`, `stop`, `destroy`,
         /// `is_connected`).
         call: Call,
@@ -377,23 +378,43 @@ pub enum ReactionKind {
     },
 }
 
-/// The event a reaction answers: an event and optional fields.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TriggerPlan {
+/// Which events a reaction answers: an event and optional data fields, matched as an
+/// expectation matches them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventMatch {
     /// The event.
     pub event: EventId,
     /// `op_code`.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub op_code: Option<u8>,
     /// `fin`.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub fin: Option<bool>,
     /// `data_len`.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub data_len: Option<usize>,
     /// `payload_len`.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub payload_len: Option<i32>,
     /// `payload_offset`.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub payload_offset: Option<i32>,
-    /// The chunk equals this text.
+    /// The chunk's bytes equal this text.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub text: Option<String>,
+}
+
+impl EventMatch {
+    /// Whether `e` matches.
+    pub fn matches(&self, e: &OwnedEvent) -> bool {
+        e.event == self.event
+            && self.op_code.is_none_or(|v| v == e.op_code)
+            && self.fin.is_none_or(|v| v == e.fin)
+            && self.data_len.is_none_or(|v| v == e.data_len)
+            && self.payload_len.is_none_or(|v| v == e.payload_len)
+            && self.payload_offset.is_none_or(|v| v == e.payload_offset)
+            && self.text.as_ref().is_none_or(|t| t.as_bytes() == e.data.as_slice())
+    }
 }
 
 impl ClientPlan {

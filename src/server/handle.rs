@@ -110,11 +110,7 @@ impl Failure {
     /// Runs `fut`; a panic in it is recorded (the first one wins) instead of lost.
     async fn guard(self, what: String, fut: impl std::future::Future<Output = ()>) {
         if let Err(p) = AssertUnwindSafe(fut).catch_unwind().await {
-            let msg = p
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| p.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "a panic without a message".into());
+            let msg = crate::text::panic_message(p.as_ref());
             let mut slot = self.0.lock().unwrap_or_else(|p| p.into_inner());
             slot.get_or_insert(format!("{what} panicked: {msg}"));
         }
