@@ -461,12 +461,9 @@ fn a_previous_report_in_the_named_folder_is_replaced_whole() {
     assert!(!names.iter().any(|n| n.ends_with(".tmp")), "{names:?}");
 }
 
-#[test]
-fn ctrl_c_stops_a_real_world_run_and_keeps_a_partial_report() {
-    let work = tmp("sigint");
-    let suite = fast_and_slow(&work, 60_000);
-    let dir = work.join("report");
-    let mut child = spawn_wsim(&[
+/// `wsim run SUITE --world real --jobs 2 --report-dir DIR`, in the background.
+fn spawn_real_run(suite: &Path, dir: &Path) -> std::process::Child {
+    spawn_wsim(&[
         "run",
         suite.to_str().unwrap(),
         "--world",
@@ -475,7 +472,15 @@ fn ctrl_c_stops_a_real_world_run_and_keeps_a_partial_report() {
         "2",
         "--report-dir",
         dir.to_str().unwrap(),
-    ]);
+    ])
+}
+
+#[test]
+fn ctrl_c_stops_a_real_world_run_and_keeps_a_partial_report() {
+    let work = tmp("sigint");
+    let suite = fast_and_slow(&work, 60_000);
+    let dir = work.join("report");
+    let mut child = spawn_real_run(&suite, &dir);
     let running = wait_for_verdict(&dir, "fast", Duration::from_secs(60));
     assert_eq!(running["state"], "running");
     assert_eq!(running["complete"], false);
@@ -514,16 +519,7 @@ fn a_killed_run_leaves_a_valid_partial_report() {
     let work = tmp("kill9");
     let suite = fast_and_slow(&work, 60_000);
     let dir = work.join("report");
-    let mut child = spawn_wsim(&[
-        "run",
-        suite.to_str().unwrap(),
-        "--world",
-        "real",
-        "--jobs",
-        "2",
-        "--report-dir",
-        dir.to_str().unwrap(),
-    ]);
+    let mut child = spawn_real_run(&suite, &dir);
     wait_for_verdict(&dir, "fast", Duration::from_secs(60));
     child.kill().unwrap();
     let _ = child.wait();
