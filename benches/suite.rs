@@ -35,6 +35,7 @@ fn run_suite(
         world,
         sdkconfig: Default::default(),
         dut: wsim::dut::agent::DutSpec::Host,
+        site: Default::default(),
         dut_name: None,
     };
     let (tx, mut rx) = mpsc::unbounded_channel();

@@ -79,6 +79,7 @@ fn the_first_ping_leaves_at_the_same_time_on_every_seed() {
             world: wsim::scenario::World::Sim,
             sdkconfig: Default::default(),
             dut: wsim::dut::agent::DutSpec::Host,
+            site: Default::default(),
         };
         let report = rt.block_on(run_scenario(&loaded, &ctx));
         assert_eq!(report.verdict, Verdict::Pass, "seed {seed}: {:?}", report.detail);

@@ -240,6 +240,7 @@ fn thousands_of_mutated_scenarios_load_or_fail_cleanly_and_run_to_a_verdict() {
             seed: n as u64,
             world: World::Sim,
             dut: wsim::dut::agent::DutSpec::Host,
+            site: Default::default(),
         };
         let _ = std::fs::write("target/fuzz-scenario-current", &src);
         let _ = ALLOC.set_limit(ALLOC.allocated() + PEAK_LIMIT);

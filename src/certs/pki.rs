@@ -98,17 +98,31 @@ fn self_sign(params: CertificateParams) -> Result<(CertKey, Issuer<'static, KeyP
 impl TestPki {
     /// Generates every certificate.
     pub fn generate() -> Result<TestPki, PkiError> {
+        TestPki::generate_for(&[])
+    }
+
+    /// Generates every certificate; the server certificates that carry the loopback
+    /// names also carry `extra` (host names or IP addresses: the address servers are
+    /// advertised at, `wsim run --advertise-host`, so a board verifies them).
+    pub fn generate_for(extra: &[&str]) -> Result<TestPki, PkiError> {
+        let mut names: Vec<&str> = LOOPBACK_NAMES.to_vec();
+        for e in extra {
+            if !names.contains(e) {
+                names.push(e);
+            }
+        }
+        let names = names.as_slice();
         let (ca, issuer) = self_sign(ca_params("wsim test CA"))?;
         let (untrusted_ca, other) = self_sign(ca_params("wsim untrusted CA"))?;
-        let server = sign(&leaf_params(&LOOPBACK_NAMES, "localhost", false)?, &issuer)?;
+        let server = sign(&leaf_params(names, "localhost", false)?, &issuer)?;
         let wrong_host =
             sign(&leaf_params(&["wrong.host.invalid"], "wrong.host.invalid", false)?, &issuer)?;
-        let mut exp = leaf_params(&LOOPBACK_NAMES, "localhost", false)?;
+        let mut exp = leaf_params(names, "localhost", false)?;
         exp.not_before = date_time_ymd(2019, 1, 1);
         exp.not_after = date_time_ymd(2020, 1, 1);
         let expired = sign(&exp, &issuer)?;
-        let untrusted = sign(&leaf_params(&LOOPBACK_NAMES, "localhost", false)?, &other)?;
-        let (self_signed, _) = self_sign(leaf_params(&LOOPBACK_NAMES, "localhost", false)?)?;
+        let untrusted = sign(&leaf_params(names, "localhost", false)?, &other)?;
+        let (self_signed, _) = self_sign(leaf_params(names, "localhost", false)?)?;
         let client = sign(&leaf_params(&["wsim-client"], "wsim-client", true)?, &issuer)?;
         Ok(TestPki {
             ca,

@@ -56,10 +56,60 @@ pub struct RunArgs {
     pub sdkconfig: Vec<String>,
     /// The device under test: host (the model in this process, default),
     /// exec:COMMAND (a subprocess speaking the agent protocol on stdin/stdout, e.g.
-    /// exec:"wsim agent"), tcp:HOST:PORT (an agent on a TCP port). External DUTs run
-    /// in the real world only.
+    /// exec:"wsim agent"; its whole process group is killed when it is done),
+    /// tcp:HOST:PORT (an agent on a TCP port), serial:PORT[@BAUD][,reset] (a board on
+    /// a serial port, default 115200 baud; `,reset` hard-resets it by DTR/RTS as
+    /// esptool does before the run and waits up to 30 s for its boot hello),
+    /// rfc2217://HOST:PORT[?baud=N][&reset] (a serial port behind an RFC 2217 server
+    /// such as ser2net). External DUTs run in the real world only; tcp, serial and
+    /// rfc2217 DUTs are one device each and run one scenario at a time.
     #[arg(long, default_value = "host", value_parser = DutSpec::parse)]
     pub dut: DutSpec,
+    /// The address the scenarios' servers (and fault proxies) listen on in the real
+    /// world (default 127.0.0.1). A board on the network needs one it can reach, e.g.
+    /// 0.0.0.0 or the host's LAN address; wsim binds it only when named here.
+    #[arg(long, value_name = "ADDR")]
+    pub bind: Option<std::net::IpAddr>,
+    /// The host name or address that placeholders ({main}, {main.url}, {main.host})
+    /// expand to instead of the bound address, e.g. the host's LAN address when
+    /// --bind 0.0.0.0; the test server certificates carry it as a subject alternative
+    /// name. Needed with an unspecified --bind (0.0.0.0 or ::).
+    #[arg(long, value_name = "HOST")]
+    pub advertise_host: Option<String>,
+}
+
+/// The servers' bind address and advertised host, checked: an unspecified bind
+/// address needs an advertised host (placeholders cannot name 0.0.0.0), and the
+/// advertised host is a plain host name or IP address.
+pub fn dut_site(
+    bind: Option<std::net::IpAddr>,
+    advertise: Option<&str>,
+) -> Result<wsim::run::DutSite, String> {
+    if let Some(h) = advertise {
+        let ok_name = !h.is_empty()
+            && h.len() <= 253
+            && h.split('.').all(|l| {
+                !l.is_empty()
+                    && l.len() <= 63
+                    && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+                    && !l.starts_with('-')
+                    && !l.ends_with('-')
+            });
+        if !ok_name && h.parse::<std::net::IpAddr>().is_err() {
+            return Err(format!(
+                "--advertise-host {h:?}: expected a host name or an IP address (no scheme, no port)"
+            ));
+        }
+    }
+    if let Some(b) = bind
+        && b.is_unspecified()
+        && advertise.is_none()
+    {
+        return Err(format!(
+            "--bind {b} listens on every interface, so placeholders need an address to name: add --advertise-host with the address the DUT reaches this machine at"
+        ));
+    }
+    Ok(wsim::run::DutSite { bind, advertise: advertise.map(Into::into), chip: None })
 }
 
 /// The build options given as `KEY=VALUE` lines, checked as Kconfig would.
@@ -233,11 +283,25 @@ pub async fn run_cmd(args: RunArgs) -> i32 {
             return exit::BAD_INPUT;
         }
     };
+    let mut site = match dut_site(args.bind, args.advertise_host.as_deref()) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit::BAD_INPUT;
+        }
+    };
+    if let Some(b) = site.bind {
+        use std::net::TcpListener;
+        if let Err(e) = TcpListener::bind((b, 0)) {
+            eprintln!("error: --bind {b}: cannot listen there: {e}");
+            return exit::BAD_INPUT;
+        }
+    }
     // An external DUT: the real world only; reached once before anything runs, its
     // hello names it and gives the profile.
     let mut sdkconfig = sdkconfig;
-    let (profile, dut_name) = if args.dut.is_host() {
-        (args.profile.unwrap_or(Profile::Idf6), None)
+    let (profile, dut_name, dut_chip) = if args.dut.is_host() {
+        (args.profile.unwrap_or(Profile::Idf6), None, None)
     } else {
         if args.world != World::Real {
             eprintln!(
@@ -246,7 +310,7 @@ pub async fn run_cmd(args: RunArgs) -> i32 {
             );
             return exit::BAD_INPUT;
         }
-        match AgentDut::open(&args.dut, sdkconfig.tick_period_ms()).await {
+        match AgentDut::open_first(&args.dut, sdkconfig.tick_period_ms()).await {
             Ok(a) => {
                 let hello = a.hello();
                 let profile = args.profile.unwrap_or_else(|| hello.profile());
@@ -263,7 +327,7 @@ pub async fn run_cmd(args: RunArgs) -> i32 {
                     }
                 }
                 eprintln!("DUT: {} (protocol {}, profile {profile})", a_describe(&a), hello.proto);
-                (profile, Some(hello.short_name()))
+                (profile, Some(hello.short_name()), Some(hello.chip.clone()))
             }
             Err(e) => {
                 eprintln!("error: {e}");
@@ -275,7 +339,14 @@ pub async fn run_cmd(args: RunArgs) -> i32 {
         Ok(r) => r,
         Err(code) => return code,
     };
-    let pki = match TestPki::generate() {
+    site.chip = dut_chip;
+    // The server certificates name the advertised host and a specific bind address.
+    let mut extra: Vec<String> = site.advertise.iter().map(|h| h.to_string()).collect();
+    if let Some(b) = site.bind.filter(|b| !b.is_unspecified()) {
+        extra.push(b.to_string());
+    }
+    let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
+    let pki = match TestPki::generate_for(&extra) {
         Ok(p) => Arc::new(p),
         Err(e) => {
             eprintln!("error: {e}");
@@ -285,6 +356,7 @@ pub async fn run_cmd(args: RunArgs) -> i32 {
     let options = RunOptions {
         dut: args.dut.clone(),
         dut_name,
+        site,
         profile,
         seed,
         jobs: args.jobs,

@@ -34,7 +34,16 @@ impl std::fmt::Debug for Proxy {
 impl Proxy {
     /// Listens on a free loopback port and forwards to `upstream`.
     pub async fn start(upstream: SocketAddr, rng: SharedRng) -> std::io::Result<Proxy> {
-        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        Proxy::start_on(std::net::Ipv4Addr::LOCALHOST.into(), upstream, rng).await
+    }
+
+    /// Listens on a free port of `bind` (`wsim run --bind`) and forwards to `upstream`.
+    pub async fn start_on(
+        bind: std::net::IpAddr,
+        upstream: SocketAddr,
+        rng: SharedRng,
+    ) -> std::io::Result<Proxy> {
+        let listener = TcpListener::bind((bind, 0)).await?;
         let addr = listener.local_addr()?;
         let toxics = watch::Sender::new(Vec::new());
         let faults: Arc<Mutex<ConnectionFault>> = Arc::default();

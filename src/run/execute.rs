@@ -8,7 +8,7 @@ use tokio::time::Instant;
 
 use super::events::{EventRecord, ScenarioReport, TraceEntry, Verdict};
 use super::matcher::{mismatches, sha256_hex};
-use super::world::{FaultTarget, Network, ServerSlot, start_servers};
+use super::world::{DutSite, FaultTarget, Network, ServerSlot, start_servers};
 use crate::certs::TestPki;
 use crate::dut::agent::{AgentDut, DutSpec};
 use crate::dut::{
@@ -38,6 +38,8 @@ pub struct RunContext {
     pub sdkconfig: Sdkconfig,
     /// The DUT: the model in this process, or an agent (real world only).
     pub dut: DutSpec,
+    /// Where servers listen, what placeholders name, the external DUT's chip.
+    pub site: DutSite,
 }
 
 /// The seed of one scenario: the run's seed mixed with the scenario id (FNV-1a), so a
@@ -659,6 +661,11 @@ pub async fn run_scenario(loaded: &LoadedScenario, ctx: &RunContext) -> Scenario
         ));
         return report;
     }
+    if let Some((kind, why)) = sc.dut.skip_reason(ctx.dut.is_host(), ctx.site.chip.as_deref()) {
+        report.verdict = Verdict::Skip;
+        report.detail = Some(format!("not run on {} DUTs: {why}", kind.name()));
+        return report;
+    }
     if !sc.profiles.is_empty() && !sc.profiles.contains(&ctx.profile) {
         report.verdict = Verdict::Skip;
         report.detail = Some(format!(
@@ -699,7 +706,8 @@ pub async fn run_scenario(loaded: &LoadedScenario, ctx: &RunContext) -> Scenario
             }
         }
     }
-    let servers = match start_servers(&sc.servers, &ctx.pki, seed, &network, &rng).await {
+    let servers = match start_servers(&sc.servers, &ctx.pki, seed, &network, &rng, &ctx.site).await
+    {
         Ok(s) => s,
         Err(e) => {
             report.verdict = Verdict::Error;
@@ -709,7 +717,13 @@ pub async fn run_scenario(loaded: &LoadedScenario, ctx: &RunContext) -> Scenario
     };
     let addrs = servers
         .iter()
-        .map(|(n, s)| (n.clone(), ServerAddr { addr: s.client_addr, tls: s.handle.is_tls() }))
+        .map(|(n, s)| {
+            let host = match ctx.world {
+                World::Real => ctx.site.advertise.clone(),
+                World::Sim => None,
+            };
+            (n.clone(), ServerAddr { addr: s.client_addr, tls: s.handle.is_tls(), host })
+        })
         .collect();
     let env = match &network {
         Network::Sim(net) => Env::with_rng(std::sync::Arc::new(net.clone()), rng),

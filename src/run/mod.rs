@@ -12,3 +12,4 @@ pub use events::{EventRecord, RunEvent, RunInfo, ScenarioReport, TraceEntry, Ver
 pub use execute::{RunContext, run_scenario, scenario_seed};
 pub use matcher::sha256_hex;
 pub use runner::{RunOptions, Selection, StopSignal, run, run_until};
+pub use world::DutSite;

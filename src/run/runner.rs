@@ -11,6 +11,7 @@ use tokio::task::JoinSet;
 
 use super::events::{RunEvent, RunInfo, ScenarioReport, Verdict};
 use super::execute::{RunContext, run_scenario, scenario_seed};
+use super::world::DutSite;
 use crate::certs::TestPki;
 use crate::dut::agent::DutSpec;
 use crate::esp::{Profile, Sdkconfig};
@@ -38,6 +39,8 @@ pub struct RunOptions {
     pub dut: DutSpec,
     /// How the reports name the DUT (default: the host model and its profile).
     pub dut_name: Option<String>,
+    /// Where servers listen, what placeholders name, the external DUT's chip.
+    pub site: DutSite,
 }
 
 /// Which scenarios a run takes.
@@ -262,6 +265,7 @@ pub async fn run_until(
         world: options.world,
         sdkconfig: options.sdkconfig,
         dut: options.dut.clone(),
+        site: options.site.clone(),
     };
     let jobs = if options.dut.one_at_a_time() { 1 } else { options.jobs.max(1) };
     let mut queue = scenarios.into_iter();
@@ -392,6 +396,7 @@ mod tests {
             world: World::Sim,
             dut: DutSpec::Host,
             dut_name: None,
+            site: DutSite::default(),
         };
         let pki = Arc::new(TestPki::generate().unwrap());
         let stop = StopSignal::new();

@@ -45,6 +45,25 @@ pub enum Network {
     },
 }
 
+/// Where real-world servers listen and what placeholders name (`wsim run --bind`,
+/// `--advertise-host`), and which chip an external DUT said it is (for `[dut] skip`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DutSite {
+    /// The address servers and proxies bind (default: 127.0.0.1).
+    pub bind: Option<std::net::IpAddr>,
+    /// The host placeholders expand to (default: the bound address).
+    pub advertise: Option<std::sync::Arc<str>>,
+    /// The chip of an external DUT, from its hello.
+    pub chip: Option<String>,
+}
+
+impl DutSite {
+    /// The address servers bind.
+    pub fn bind_ip(&self) -> std::net::IpAddr {
+        self.bind.unwrap_or(std::net::Ipv4Addr::LOCALHOST.into())
+    }
+}
+
 /// The first port simulated servers get, in name order.
 const SIM_FIRST_PORT: u16 = 10_001;
 
@@ -56,7 +75,9 @@ pub async fn start_servers(
     seed: u64,
     net: &Network,
     rng: &SharedRng,
+    site: &DutSite,
 ) -> Result<BTreeMap<String, ServerSlot>, String> {
+    let bind = site.bind_ip();
     enum Bound {
         Tcp(tokio::net::TcpListener),
         Sim(SimListener, tokio::sync::watch::Sender<Vec<ActiveToxic>>, u16),
@@ -75,9 +96,9 @@ pub async fn start_servers(
                 ));
             }
             Network::Real { .. } => Bound::Tcp(
-                tokio::net::TcpListener::bind("127.0.0.1:0")
+                tokio::net::TcpListener::bind((bind, 0))
                     .await
-                    .map_err(|e| format!("cannot bind loopback: {e}"))?,
+                    .map_err(|e| format!("cannot bind {bind}: {e}"))?,
             ),
         };
         bound.insert(name.clone(), b);
@@ -94,7 +115,9 @@ pub async fn start_servers(
     let mut proxies = BTreeMap::new();
     if let Network::Real { proxied: true } = net {
         for (name, addr) in &server_addrs {
-            let p = Proxy::start(*addr, rng.clone()).await.map_err(|e| format!("proxy: {e}"))?;
+            let p = Proxy::start_on(bind, *addr, rng.clone())
+                .await
+                .map_err(|e| format!("proxy: {e}"))?;
             proxies.insert(name.clone(), p);
         }
     }
@@ -103,7 +126,11 @@ pub async fn start_servers(
         .map(|(n, a)| {
             let addr = proxies.get(n).map_or(*a, Proxy::addr);
             let tls = specs.get(n).is_some_and(|s| s.tls != crate::certs::ServerCert::None);
-            (n.clone(), ServerAddr { addr, tls })
+            let host = match net {
+                Network::Real { .. } => site.advertise.clone(),
+                Network::Sim(_) => None,
+            };
+            (n.clone(), ServerAddr { addr, tls, host })
         })
         .collect();
     let mut out = BTreeMap::new();

@@ -154,6 +154,7 @@ pub fn lower(s: &Scenario, base: &Path, step_lines: &[usize]) -> R<Plan> {
         tags: s.tags.clone(),
         profiles: s.profiles.clone(),
         worlds: s.worlds.clone(),
+        dut: s.dut.clone(),
         timeout_ms,
         ignore: s.ignore.clone(),
         sdkconfig,

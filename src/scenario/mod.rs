@@ -2,6 +2,7 @@
 //! validation and lowering into a ready-to-run [`Plan`], payload generators, limits,
 //! and the JSON Schema.
 
+mod dut;
 mod files;
 mod limits;
 mod load;
@@ -12,6 +13,7 @@ mod payload;
 mod plan;
 mod template;
 
+pub use dut::{DutKind, DutRules, SkipReason};
 pub use limits::*;
 pub use load::{LoadedScenario, ScenarioError, discover, load_all, load_scenario, parse_scenario};
 pub use model::*;

@@ -47,6 +47,9 @@ pub struct Scenario {
     /// Worlds the scenario runs in (default: both); others skip it.
     #[serde(default)]
     pub worlds: Vec<World>,
+    /// DUTs the scenario does not apply to, with the reasons (`[dut] skip`).
+    #[serde(default)]
+    pub dut: super::dut::DutRules,
     /// Overall bound in milliseconds (virtual time in the simulated world).
     #[serde(default = "default_timeout")]
     pub timeout_ms: u64,

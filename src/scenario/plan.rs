@@ -31,6 +31,8 @@ pub struct Plan {
     pub profiles: Vec<Profile>,
     /// Worlds it runs in (empty: both).
     pub worlds: Vec<World>,
+    /// DUTs it is skipped on, with the reasons.
+    pub dut: super::dut::DutRules,
     /// Overall bound in milliseconds (at least 1).
     pub timeout_ms: u64,
     /// Events expectations skip.

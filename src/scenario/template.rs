@@ -31,12 +31,39 @@ pub struct Template {
 }
 
 /// Where a server is reached and whether it speaks TLS, for rendering.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServerAddr {
-    /// The address clients use.
+    /// The address clients use (its port is always the one rendered).
     pub addr: SocketAddr,
     /// `wss` rather than `ws`.
     pub tls: bool,
+    /// The host placeholders name instead of `addr`'s IP (`--advertise-host`: the
+    /// address a board reaches when the servers bind another, e.g. `0.0.0.0`).
+    pub host: Option<std::sync::Arc<str>>,
+}
+
+impl ServerAddr {
+    /// A server reached at `addr` itself.
+    pub fn new(addr: SocketAddr, tls: bool) -> ServerAddr {
+        ServerAddr { addr, tls, host: None }
+    }
+
+    /// The host part: the advertised host, else the IP.
+    pub fn host(&self) -> String {
+        match &self.host {
+            Some(h) => h.to_string(),
+            None => self.addr.ip().to_string(),
+        }
+    }
+
+    /// `host:port` (an IPv6 host in brackets).
+    pub fn host_port(&self) -> String {
+        match &self.host {
+            Some(h) if h.contains(':') => format!("[{h}]:{}", self.addr.port()),
+            Some(h) => format!("{h}:{}", self.addr.port()),
+            None => self.addr.to_string(),
+        }
+    }
 }
 
 fn is_name_char(c: char) -> bool {
@@ -125,12 +152,12 @@ impl Template {
                 Segment::Text(t) => out.push_str(t),
                 Segment::Server { name, part } => match servers.get(name) {
                     Some(a) => match part {
-                        AddrPart::Addr => out.push_str(&a.addr.to_string()),
-                        AddrPart::Host => out.push_str(&a.addr.ip().to_string()),
+                        AddrPart::Addr => out.push_str(&a.host_port()),
+                        AddrPart::Host => out.push_str(&a.host()),
                         AddrPart::Port => out.push_str(&a.addr.port().to_string()),
                         AddrPart::Url => {
                             let scheme = if a.tls { "wss" } else { "ws" };
-                            out.push_str(&format!("{scheme}://{}", a.addr));
+                            out.push_str(&format!("{scheme}://{}", a.host_port()));
                         }
                     },
                     None => out.push_str(&format!("{{{name}}}")),
@@ -148,8 +175,22 @@ mod tests {
     fn addrs() -> BTreeMap<String, ServerAddr> {
         BTreeMap::from([(
             "main".to_string(),
-            ServerAddr { addr: "127.0.0.1:4000".parse().unwrap(), tls: true },
+            ServerAddr::new("127.0.0.1:4000".parse().unwrap(), true),
         )])
+    }
+
+    #[test]
+    fn an_advertised_host_replaces_the_bound_address() {
+        let mut a = addrs();
+        a.get_mut("main").unwrap().host = Some("192.168.1.10".into());
+        let t = |s: &str| Template::parse(s, &["main"]).unwrap().render(&a);
+        assert_eq!(t("ws://{main}/x"), "ws://192.168.1.10:4000/x");
+        assert_eq!(t("{main.url}/x"), "wss://192.168.1.10:4000/x");
+        assert_eq!(t("{main.host}|{main.port}"), "192.168.1.10|4000");
+        a.get_mut("main").unwrap().host = Some("fd00::1".into());
+        let t = |s: &str| Template::parse(s, &["main"]).unwrap().render(&a);
+        assert_eq!(t("{main.url}"), "wss://[fd00::1]:4000");
+        assert_eq!(t("{main.host}"), "fd00::1");
     }
 
     #[test]

@@ -16,6 +16,8 @@ use super::message::{
     AgentMsg, Cert, Hello, HostMsg, Op, Payload, Received, Request, Resp, WireCall, WireReaction,
     b64, config_to_wire, decode,
 };
+use super::rfc2217::Rfc2217Target;
+use super::serial::{SerialTarget, StopOnDrop};
 use crate::dut::{
     CallFuture, ClientCommand, Dut, DutError, DutFuture, DutReport, HandlerCall, ReactionSpec,
 };
@@ -24,6 +26,8 @@ use crate::esp::{Config, PORT_MAX_DELAY};
 /// How long the host waits for a hello, and for answers to requests that call no
 /// blocking function.
 pub const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long the host waits for the boot hello after resetting a board (boot, Wi-Fi).
+pub const BOOT_TIMEOUT: Duration = Duration::from_secs(30);
 /// The bound of requests that do not block on the network.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// The bound of calls without a timeout argument (`start`, `stop`, `destroy`, …).
@@ -48,11 +52,22 @@ pub enum DutSpec {
     Exec(String),
     /// A TCP connection (`HOST:PORT`).
     Tcp(String),
+    /// A serial port (`PORT[@BAUD][,reset]`).
+    Serial(SerialTarget),
+    /// A serial port behind an RFC 2217 server (`HOST:PORT[?baud=N][&reset]`).
+    Rfc2217(Rfc2217Target),
 }
 
 impl DutSpec {
-    /// Parses `host`, `exec:COMMAND` or `tcp:HOST:PORT`.
+    /// Parses `host`, `exec:COMMAND`, `tcp:HOST:PORT`, `serial:PORT[@BAUD][,reset]` or
+    /// `rfc2217://HOST:PORT[?baud=N][&reset]`.
     pub fn parse(s: &str) -> Result<DutSpec, String> {
+        if let Some(p) = s.strip_prefix("serial:") {
+            return SerialTarget::parse(p).map(DutSpec::Serial);
+        }
+        if let Some(p) = s.strip_prefix("rfc2217://") {
+            return Rfc2217Target::parse(p).map(DutSpec::Rfc2217);
+        }
         if s == "host" {
             return Ok(DutSpec::Host);
         }
@@ -71,7 +86,9 @@ impl DutSpec {
             }
             return Ok(DutSpec::Tcp(a.to_string()));
         }
-        Err(format!("unknown DUT {s:?}: expected host, exec:COMMAND or tcp:HOST:PORT"))
+        Err(format!(
+            "unknown DUT {s:?}: expected host, exec:COMMAND, tcp:HOST:PORT, serial:PORT[@BAUD][,reset] or rfc2217://HOST:PORT[?baud=N][&reset]"
+        ))
     }
 
     /// Whether it is the in-process model.
@@ -81,7 +98,13 @@ impl DutSpec {
 
     /// Whether it is one device that runs one scenario at a time.
     pub fn one_at_a_time(&self) -> bool {
-        matches!(self, DutSpec::Tcp(_))
+        matches!(self, DutSpec::Tcp(_) | DutSpec::Serial(_) | DutSpec::Rfc2217(_))
+    }
+
+    /// The kind of DUT, as a scenario's `[dut] skip` names it: `host`, or `external`
+    /// for every DUT behind the agent protocol.
+    pub fn kind(&self) -> &'static str {
+        if self.is_host() { "host" } else { "external" }
     }
 }
 
@@ -91,6 +114,8 @@ impl std::fmt::Display for DutSpec {
             DutSpec::Host => f.write_str("host"),
             DutSpec::Exec(c) => write!(f, "exec:{c}"),
             DutSpec::Tcp(a) => write!(f, "tcp:{a}"),
+            DutSpec::Serial(t) => write!(f, "serial:{t}"),
+            DutSpec::Rfc2217(t) => write!(f, "rfc2217://{t}"),
         }
     }
 }
@@ -342,6 +367,10 @@ pub struct AgentDut {
     tick_ms: u64,
     overflow: Arc<watch::Sender<bool>>,
     tasks: Vec<JoinHandle<()>>,
+    /// The process group of an `exec:` DUT (its leader's pid).
+    pgid: Option<u32>,
+    /// Ends a serial port's threads when the DUT goes.
+    _guard: Option<StopOnDrop>,
 }
 
 impl Drop for AgentDut {
@@ -352,23 +381,72 @@ impl Drop for AgentDut {
         if let Some(c) = self.link.child.lock().unwrap_or_else(|p| p.into_inner()).as_mut() {
             let _ = c.start_kill();
         }
+        // Everything the command started, not just `sh`.
+        #[cfg(unix)]
+        if let Some(pgid) = self.pgid.and_then(|p| i32::try_from(p).ok()) {
+            let _ = nix::sys::signal::killpg(
+                nix::unistd::Pid::from_raw(pgid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+    }
+}
+
+/// How [`AgentDut::start_with`] runs a link.
+struct StartOptions {
+    child: Option<tokio::process::Child>,
+    stderr: Option<tokio::process::ChildStderr>,
+    tick_ms: u64,
+    guard: Option<StopOnDrop>,
+    /// Tasks of the transport, aborted with the DUT.
+    tasks: Vec<JoinHandle<()>>,
+    hello_timeout: Duration,
+}
+
+impl StartOptions {
+    fn new(tick_ms: u64) -> StartOptions {
+        StartOptions {
+            child: None,
+            stderr: None,
+            tick_ms,
+            guard: None,
+            tasks: Vec::new(),
+            hello_timeout: HELLO_TIMEOUT,
+        }
     }
 }
 
 impl AgentDut {
     /// Connects to the DUT and waits for its hello (bounded). `tick_ms` is the tick
-    /// period of its build, for the bounds of calls.
+    /// period of its build, for the bounds of calls. Never resets a board: see
+    /// [`AgentDut::open_first`].
     pub async fn open(spec: &DutSpec, tick_ms: u64) -> Result<AgentDut, DutError> {
+        AgentDut::open_with(spec, tick_ms, false).await
+    }
+
+    /// [`AgentDut::open`] for the run's first contact: a serial DUT given `,reset`
+    /// (`&reset` for RFC 2217) is hard-reset first, and its boot hello is awaited for
+    /// up to [`BOOT_TIMEOUT`] (boot log lines go to the DUT log).
+    pub async fn open_first(spec: &DutSpec, tick_ms: u64) -> Result<AgentDut, DutError> {
+        AgentDut::open_with(spec, tick_ms, true).await
+    }
+
+    async fn open_with(spec: &DutSpec, tick_ms: u64, first: bool) -> Result<AgentDut, DutError> {
         match spec {
             DutSpec::Host => Err(DutError::Protocol("the host DUT needs no agent".into())),
             DutSpec::Exec(cmd) => {
-                let mut child = tokio::process::Command::new("sh")
-                    .arg("-c")
+                let mut c = tokio::process::Command::new("sh");
+                c.arg("-c")
                     .arg(cmd)
                     .stdin(std::process::Stdio::piped())
                     .stdout(std::process::Stdio::piped())
                     .stderr(std::process::Stdio::piped())
-                    .kill_on_drop(true)
+                    .kill_on_drop(true);
+                // A process group of its own, so everything the command starts (a
+                // firmware ELF under `sh -c`) is killed with it.
+                #[cfg(unix)]
+                c.process_group(0);
+                let mut child = c
                     .spawn()
                     .map_err(|e| DutError::Unreachable(format!("exec:{cmd}: cannot start: {e}")))?;
                 let (Some(stdin), Some(stdout), stderr) =
@@ -376,15 +454,9 @@ impl AgentDut {
                 else {
                     return Err(DutError::Unreachable(format!("exec:{cmd}: no pipes")));
                 };
-                AgentDut::start(
-                    format!("exec:{cmd}"),
-                    stdout,
-                    Box::new(stdin),
-                    Some(child),
-                    stderr,
-                    tick_ms,
-                )
-                .await
+                let opts =
+                    StartOptions { child: Some(child), stderr, ..StartOptions::new(tick_ms) };
+                AgentDut::start_with(format!("exec:{cmd}"), stdout, Box::new(stdin), opts).await
             }
             DutSpec::Tcp(addr) => {
                 let s =
@@ -401,6 +473,40 @@ impl AgentDut {
                 let (r, w) = s.into_split();
                 AgentDut::start(format!("tcp:{addr}"), r, Box::new(w), None, None, tick_ms).await
             }
+            DutSpec::Serial(t) => {
+                let what = format!("serial:{}", t.path);
+                let (path, baud, reset) = (t.path.clone(), t.baud, t.reset && first);
+                let port = tokio::task::spawn_blocking(move || {
+                    let mut p = super::serial::open_port(&path, baud)?;
+                    if reset {
+                        super::serial::hard_reset(p.as_mut())?;
+                    }
+                    Ok::<_, String>(p)
+                })
+                .await
+                .map_err(|e| DutError::Unreachable(format!("{what}: {e}")))?
+                .map_err(|e| DutError::Unreachable(format!("{what}: {e}")))?;
+                let b = super::serial::bridge(port)
+                    .map_err(|e| DutError::Unreachable(format!("{what}: {e}")))?;
+                let opts = StartOptions {
+                    guard: Some(b.guard),
+                    hello_timeout: if reset { BOOT_TIMEOUT } else { HELLO_TIMEOUT },
+                    ..StartOptions::new(tick_ms)
+                };
+                AgentDut::start_with(what, b.reader, Box::new(b.writer), opts).await
+            }
+            DutSpec::Rfc2217(t) => {
+                let reset = t.reset && first;
+                let link =
+                    super::rfc2217::connect(t, reset).await.map_err(DutError::Unreachable)?;
+                let opts = StartOptions {
+                    tasks: link.tasks,
+                    hello_timeout: if reset { BOOT_TIMEOUT } else { HELLO_TIMEOUT },
+                    ..StartOptions::new(tick_ms)
+                };
+                let what = format!("rfc2217://{}", t.addr);
+                AgentDut::start_with(what, link.reader, Box::new(link.writer), opts).await
+            }
         }
     }
 
@@ -416,6 +522,20 @@ impl AgentDut {
     where
         R: AsyncRead + Unpin + Send + 'static,
     {
+        let opts = StartOptions { child, stderr, ..StartOptions::new(tick_ms) };
+        AgentDut::start_with(what, reader, writer, opts).await
+    }
+
+    async fn start_with<R>(
+        what: String,
+        reader: R,
+        writer: Box<dyn AsyncWrite + Send + Unpin>,
+        opts: StartOptions,
+    ) -> Result<AgentDut, DutError>
+    where
+        R: AsyncRead + Unpin + Send + 'static,
+    {
+        let StartOptions { child, stderr, tick_ms, guard, tasks: extra, hello_timeout } = opts;
         let (hello_tx, mut hello_rx) = mpsc::unbounded_channel();
         let state = Arc::new(Mutex::new(State {
             responses: HashMap::new(),
@@ -436,14 +556,16 @@ impl AgentDut {
         let stderr_tail = Arc::new(Mutex::new(VecDeque::new()));
         let (tx, rx) = mpsc::unbounded_channel();
         let overflow = Arc::new(watch::Sender::new(false));
+        let pgid = child.as_ref().and_then(tokio::process::Child::id);
         let child = Arc::new(Mutex::new(child));
-        let mut tasks = vec![tokio::spawn(read_loop(
+        let mut tasks = extra;
+        tasks.push(tokio::spawn(read_loop(
             reader,
             state.clone(),
             tx,
             overflow.clone(),
             child.clone(),
-        ))];
+        )));
         if let Some(e) = stderr {
             tasks.push(tokio::spawn(stderr_loop(e, state.clone(), stderr_tail.clone())));
         }
@@ -454,19 +576,28 @@ impl AgentDut {
             stderr_tail,
             what,
         });
-        let mut dut = AgentDut { link, rx, hello: placeholder_hello(), tick_ms, overflow, tasks };
+        let mut dut = AgentDut {
+            link,
+            rx,
+            hello: placeholder_hello(),
+            tick_ms,
+            overflow,
+            tasks,
+            pgid,
+            _guard: guard,
+        };
         // Ask at once (an agent that already booted, behind ser2net, says nothing by
         // itself); a boot hello answers as well. The response itself is not awaited.
         {
             let mut w = dut.link.writer.lock().await;
             dut.link.send(&mut w, Op::Hello, None).await?;
         }
-        let hello = match tokio::time::timeout(HELLO_TIMEOUT, hello_rx.recv()).await {
+        let hello = match tokio::time::timeout(hello_timeout, hello_rx.recv()).await {
             Ok(Some(h)) => h,
             Ok(None) => return Err(dut.link.unreachable()),
             Err(_) => {
                 let st = lock(&dut.link.state);
-                let mut why = format!("no hello within {} s", HELLO_TIMEOUT.as_secs());
+                let mut why = format!("no hello within {} s", hello_timeout.as_secs());
                 if st.garbled > 0 {
                     why.push_str(&format!(
                         " ({} garbled line(s), e.g. {})",
@@ -640,8 +771,14 @@ fn on_line(
         Received::Msg { seq, msg } => (seq, msg),
     };
     let boot = seq == 0 && matches!(msg, AgentMsg::Hello(_));
+    // Before the first hello, lines are a previous session's tail (a serial port keeps
+    // the agent's stream across opens): no gaps counted, nothing acted on.
+    if !st.greeted && !matches!(msg, AgentMsg::Hello(_)) {
+        st.last_seq = Some(seq);
+        return;
+    }
     match st.last_seq {
-        _ if boot => {}
+        _ if boot || !st.greeted => {}
         Some(last) if last.wrapping_add(1) != seq => st.gaps += 1,
         _ => {}
     }
@@ -1055,6 +1192,16 @@ mod tests {
         for bad in
             ["", "exec:", "exec:  ", "tcp:", "tcp:host", "tcp::80", "tcp:h:0", "tcp:h:x", "serial"]
         {
+            assert!(DutSpec::parse(bad).is_err(), "{bad}");
+        }
+        let s = DutSpec::parse("serial:/dev/ttyUSB0@921600,reset").unwrap();
+        assert_eq!(s.to_string(), "serial:/dev/ttyUSB0@921600,reset");
+        assert!(s.one_at_a_time());
+        let r = DutSpec::parse("rfc2217://lab:4000?baud=9600").unwrap();
+        assert_eq!(r.to_string(), "rfc2217://lab:4000?baud=9600");
+        assert!(r.one_at_a_time());
+        assert_eq!((r.kind(), DutSpec::Host.kind()), ("external", "host"));
+        for bad in ["serial:", "serial:@9600", "rfc2217://", "rfc2217://lab", "serial:/x,reboot"] {
             assert!(DutSpec::parse(bad).is_err(), "{bad}");
         }
         assert!(DutSpec::Tcp("a:1".into()).one_at_a_time());

@@ -13,6 +13,8 @@ pub use message::{
     WireHandlerCall, WireReaction, config_from_wire, config_to_wire, decode, encode,
 };
 mod driver;
+pub mod rfc2217;
+pub mod serial;
 mod serve;
 
 pub use driver::{AgentDut, DutSpec, HELLO_TIMEOUT, REQUEST_TIMEOUT};
