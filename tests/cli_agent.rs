@@ -372,3 +372,140 @@ for line in iter(sys.stdin.buffer.readline, b""):
     let d = e["detail"].as_str().unwrap();
     assert!(d.contains("the DUT did not answer init within 10000 ms"), "{d}");
 }
+
+/// Whether process `pid` is gone (or a zombie waiting to be reaped).
+fn gone(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        Ok(s) => s.rsplit_once(") ").is_some_and(|(_, rest)| rest.starts_with('Z')),
+    }
+}
+
+#[test]
+fn an_exec_duts_whole_process_group_is_killed_when_it_is_done() {
+    // `sh -c` starts a long sleep in the background (as a firmware ELF would be) and
+    // then becomes the agent; each DUT session appends the sleep's pid.
+    let dir = tmp("pgroup");
+    std::fs::create_dir_all(&dir).unwrap();
+    let pids = dir.join("pids");
+    let dut = format!(
+        "exec:sleep 300 </dev/null >/dev/null 2>&1 & echo $! >> {}; exec {WSIM} agent",
+        pids.display()
+    );
+    let (out, s) = run_real("pgroup-run", &dut, &["--filter", "close/close-when-not-started"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(s["counts"]["passed"], 1, "{s}");
+    let pids: Vec<u32> = std::fs::read_to_string(&pids)
+        .unwrap()
+        .lines()
+        .map(|l| l.trim().parse().unwrap())
+        .collect();
+    // The run's first contact and the scenario: two sessions, two sleeps.
+    assert_eq!(pids.len(), 2, "{pids:?}");
+    let t0 = std::time::Instant::now();
+    while !pids.iter().all(|p| gone(*p)) && t0.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    for p in &pids {
+        assert!(gone(*p), "the background process {p} of the exec: DUT outlived the run");
+    }
+}
+
+#[test]
+fn servers_bind_the_named_address_and_placeholders_name_the_advertised_host() {
+    // Bound on 127.0.0.2: the certificates name it, so TLS verifies as on 127.0.0.1.
+    let (out, s) = run_real("bind2", "host", &["--bind", "127.0.0.2", "--filter", "tls/"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let v = verdicts(&s);
+    assert!(v.len() > 5, "{v:?}");
+    for (id, verdict) in &v {
+        assert_eq!(verdict, &host_verdicts()[id], "{id}");
+    }
+    let dir = std::env::temp_dir().join(format!("wsim-agent-test-{}-bind2", std::process::id()));
+    let case = s["scenarios"].as_array().unwrap().iter().find(|e| e["id"] == "tls/verified");
+    let case = case.expect("tls/verified ran");
+    let c = std::fs::read_to_string(dir.join(case["case_file"].as_str().unwrap())).unwrap();
+    assert!(c.contains("Host: 127.0.0.2:"), "{c}");
+    // The whole suite through an agent, servers on 127.0.0.1 advertised as localhost.
+    let dut = format!("exec:{WSIM} agent");
+    let (out, s) =
+        run_real("advertise", &dut, &["--bind", "127.0.0.1", "--advertise-host", "localhost"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(&verdicts(&s), host_verdicts());
+    let dir =
+        std::env::temp_dir().join(format!("wsim-agent-test-{}-advertise", std::process::id()));
+    let case = s["scenarios"].as_array().unwrap().iter().find(|e| e["id"] == "tls/verified");
+    let c =
+        std::fs::read_to_string(dir.join(case.unwrap()["case_file"].as_str().unwrap())).unwrap();
+    assert!(c.contains("Host: localhost:"), "{c}");
+}
+
+#[test]
+fn bad_bind_and_advertise_options_are_bad_input_before_anything_runs() {
+    for (args, want) in [
+        (vec!["--bind", "0.0.0.0"], "add --advertise-host"),
+        (vec!["--advertise-host", "ws://board:80"], "expected a host name or an IP address"),
+        (vec!["--bind", "192.0.2.1"], "--bind 192.0.2.1: cannot listen there"),
+    ] {
+        let dir = tmp("badbind");
+        let mut a = vec!["run", "scenarios/", "--world", "real", "--report-dir"];
+        a.push(dir.to_str().unwrap());
+        a.extend_from_slice(&args);
+        let o = wsim(&a);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", text(&o));
+        assert!(text(&o).contains(want), "{args:?}: {}", text(&o));
+        assert!(!dir.exists(), "{args:?}: a report folder was made");
+    }
+}
+
+#[test]
+fn a_scenario_marked_for_external_duts_is_skipped_there_with_its_reason() {
+    let dir = tmp("skip-suite");
+    std::fs::create_dir_all(&dir).unwrap();
+    let marked = r#"name = "close on a client that never started returns ESP_FAIL"
+
+[dut]
+skip = { external = "needs the host's own loopback", linux = "differs on linux" }
+
+[clients.a]
+uri = "ws://127.0.0.1:9/"
+
+[[steps]]
+client.a = { call = "close", timeout_ms = 100, returns = -1 }
+"#;
+    std::fs::write(dir.join("marked.toml"), marked).unwrap();
+    let run = |dut: &str, name: &str| {
+        let rd = tmp(name);
+        let o = wsim(&[
+            "run",
+            dir.to_str().unwrap(),
+            "--world",
+            "real",
+            "--dut",
+            dut,
+            "--report-dir",
+            rd.to_str().unwrap(),
+        ]);
+        (o, summary(&rd))
+    };
+    let (o, s) = run("host", "skip-host");
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert_eq!(s["scenarios"][0]["verdict"], "pass", "{s}");
+    let (o, s) = run(&format!("exec:{WSIM} agent"), "skip-agent");
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert_eq!(s["scenarios"][0]["verdict"], "skip", "{s}");
+    assert_eq!(
+        s["scenarios"][0]["detail"],
+        "not run on external DUTs: needs the host's own loopback"
+    );
+    // A bad kind or an empty reason: a located error at load.
+    std::fs::write(dir.join("marked.toml"), marked.replace("linux =", "board =")).unwrap();
+    let o = wsim(&["check", dir.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("marked.toml:") && text(&o).contains("board"), "{}", text(&o));
+    std::fs::write(dir.join("marked.toml"), marked.replace("\"differs on linux\"", "\"\""))
+        .unwrap();
+    let o = wsim(&["check", dir.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("needs its reason"), "{}", text(&o));
+}
