@@ -509,3 +509,55 @@ client.a = { call = "close", timeout_ms = 100, returns = -1 }
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(text(&o).contains("needs its reason"), "{}", text(&o));
 }
+
+#[test]
+fn certificates_go_by_name_to_an_agent_with_the_runs_pki_and_inline_otherwise() {
+    let dir = tmp("pki");
+    let certs = dir.join("certs");
+    let o = wsim(&["certs", "--out", certs.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let ca_pem = std::fs::read_to_string(certs.join("ca.pem")).unwrap();
+    // The CA's base64 as an inline certificate would carry it (its first 40 chars).
+    let ca_b64_start = {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD.encode(ca_pem.as_bytes())[..40].to_string()
+    };
+    let wire = |name: &str| dir.join(format!("{name}.wire"));
+    let run = |name: &str, agent_pki: bool, run_pki: bool| {
+        let mut dut = format!("exec:tee -a {} | {WSIM} agent", wire(name).display());
+        if agent_pki {
+            dut.push_str(&format!(" --pki {}", certs.display()));
+        }
+        let mut extra = vec!["--filter", "tls/"];
+        if run_pki {
+            extra.extend_from_slice(&["--pki", certs.to_str().unwrap()]);
+        }
+        let (o, s) = run_real(&format!("pki-{name}"), &dut, &extra);
+        assert_eq!(o.status.code(), Some(0), "{name}: {}", text(&o));
+        for (id, v) in verdicts(&s) {
+            assert_eq!(v, host_verdicts()[&id], "{name}: {id}");
+        }
+        std::fs::read_to_string(wire(name)).unwrap()
+    };
+    // The agent has the run's PKI: the CA, the client certificate and key by name.
+    let w = run("named", true, true);
+    assert!(w.contains(r#""cert_pem":{"pki":"ca"}"#), "{w}");
+    assert!(w.contains(r#""global_ca":{"pki":"ca"}"#), "{w}");
+    assert!(w.contains(r#"{"pki":"client-key"}"#), "{w}");
+    assert!(!w.contains(&ca_b64_start), "the CA went inline");
+    // The DER CA stays inline: the agent's "ca" is PEM.
+    assert!(w.contains(r#""cert_pem":{"b64":"#), "{w}");
+    // An agent without the ability, or a run with a fresh PKI: everything inline.
+    let w = run("no-ability", false, true);
+    assert!(!w.contains(r#"{"pki":"#) && w.contains(&ca_b64_start), "{w}");
+    let w = run("fresh", true, false);
+    assert!(!w.contains(r#"{"pki":"#), "{w}");
+    // A PKI folder that is incomplete is bad input, for the run and for the agent.
+    std::fs::remove_file(certs.join("client.key")).unwrap();
+    let o = wsim(&["run", "scenarios/", "--world", "real", "--pki", certs.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("client.key"), "{}", text(&o));
+    let o = wsim(&["agent", "--pki", certs.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("client.key"), "{}", text(&o));
+}

@@ -87,6 +87,62 @@ impl TestPki {
         Ok(Some(Arc::new(config)))
     }
 
+    /// Reads a PKI that [`TestPki::write_to`] wrote (`wsim certs`), so a run and an
+    /// agent — or a board flashed with the files — share it. The CAs' keys are not in
+    /// the files and not needed: the servers use the leaf keys.
+    pub fn read_from(dir: &Path) -> std::io::Result<TestPki> {
+        let read = |name: &str, key: bool| -> std::io::Result<CertKey> {
+            let file = |ext: &str| {
+                let p = dir.join(format!("{name}.{ext}"));
+                std::fs::read(&p).map_err(|e| {
+                    std::io::Error::new(
+                        e.kind(),
+                        format!("{}: {e} (written by wsim certs)", p.display()),
+                    )
+                })
+            };
+            let text = |b: Vec<u8>, ext: &str| {
+                String::from_utf8(b).map_err(|_| {
+                    std::io::Error::new(
+                        std::io::ErrorKind::InvalidData,
+                        format!("{}: not PEM text", dir.join(format!("{name}.{ext}")).display()),
+                    )
+                })
+            };
+            Ok(CertKey {
+                cert_pem: text(file("pem")?, "pem")?,
+                cert_der: file("der")?,
+                key_pem: if key { text(file("key")?, "key")? } else { String::new() },
+            })
+        };
+        Ok(TestPki {
+            ca: read("ca", false)?,
+            server: read("server", true)?,
+            expired: read("expired", true)?,
+            wrong_host: read("wrong-host", true)?,
+            untrusted: read("untrusted", true)?,
+            untrusted_ca: read("untrusted-ca", false)?,
+            self_signed: read("self-signed", true)?,
+            client: read("client", true)?,
+        })
+    }
+
+    /// The members by the names of the agent protocol (docs/agent-protocol.md §2):
+    /// each certificate's PEM, and `client-key` (the client's private key, PEM).
+    pub fn members(&self) -> Vec<(&'static str, &[u8])> {
+        vec![
+            ("ca", self.ca.cert_pem.as_bytes()),
+            ("untrusted-ca", self.untrusted_ca.cert_pem.as_bytes()),
+            ("server", self.server.cert_pem.as_bytes()),
+            ("expired", self.expired.cert_pem.as_bytes()),
+            ("wrong-host", self.wrong_host.cert_pem.as_bytes()),
+            ("untrusted", self.untrusted.cert_pem.as_bytes()),
+            ("self-signed", self.self_signed.cert_pem.as_bytes()),
+            ("client", self.client.cert_pem.as_bytes()),
+            ("client-key", self.client.key_pem.as_bytes()),
+        ]
+    }
+
     /// Writes every certificate and key as PEM files into `dir` (created if missing).
     /// Returns the files written.
     pub fn write_to(&self, dir: &Path) -> std::io::Result<Vec<PathBuf>> {

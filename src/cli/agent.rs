@@ -26,6 +26,10 @@ pub struct AgentArgs {
     /// A default build option, as an sdkconfig line (repeatable); `reset` may set more.
     #[arg(long, value_name = "KEY=VALUE")]
     pub sdkconfig: Vec<String>,
+    /// A test PKI written by `wsim certs DIR`: certificates can then be named
+    /// ({"pki": "ca"}; the `pki` ability). Give `wsim run` the same `--pki DIR`.
+    #[arg(long, value_name = "DIR")]
+    pub pki: Option<std::path::PathBuf>,
 }
 
 /// `wsim agent`.
@@ -50,7 +54,20 @@ pub async fn agent_cmd(args: AgentArgs) -> i32 {
             return exit::BAD_INPUT;
         }
     };
+    let pki = match &args.pki {
+        None => None,
+        Some(dir) => match wsim::certs::TestPki::read_from(dir) {
+            Ok(p) => Some(std::sync::Arc::new(
+                p.members().into_iter().map(|(n, b)| (n.to_string(), b.to_vec())).collect(),
+            )),
+            Err(e) => {
+                eprintln!("error: --pki: {e}");
+                return exit::BAD_INPUT;
+            }
+        },
+    };
     let opts = AgentOptions {
+        pki,
         profile: args.profile,
         max_line: args.max_line,
         inline_max: args.inline_max,

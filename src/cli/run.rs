@@ -76,6 +76,11 @@ pub struct RunArgs {
     /// name. Needed with an unspecified --bind (0.0.0.0 or ::).
     #[arg(long, value_name = "HOST")]
     pub advertise_host: Option<String>,
+    /// Use the test PKI in DIR (written by `wsim certs DIR`) instead of a fresh one, so
+    /// the run shares it with an agent given the same files (`wsim agent --pki DIR`,
+    /// or a board flashed with them): certificates then go to the DUT by name.
+    #[arg(long, value_name = "DIR")]
+    pub pki: Option<PathBuf>,
 }
 
 /// The servers' bind address and advertised host, checked: an unspecified bind
@@ -109,7 +114,12 @@ pub fn dut_site(
             "--bind {b} listens on every interface, so placeholders need an address to name: add --advertise-host with the address the DUT reaches this machine at"
         ));
     }
-    Ok(wsim::run::DutSite { bind, advertise: advertise.map(Into::into), chip: None })
+    Ok(wsim::run::DutSite {
+        bind,
+        advertise: advertise.map(Into::into),
+        chip: None,
+        shared_pki: false,
+    })
 }
 
 /// The build options given as `KEY=VALUE` lines, checked as Kconfig would.
@@ -335,23 +345,42 @@ pub async fn run_cmd(args: RunArgs) -> i32 {
             }
         }
     };
-    let mut reports = match open_report_dir(args.report_dir.as_deref()) {
-        Ok(r) => r,
-        Err(code) => return code,
-    };
     site.chip = dut_chip;
+    site.shared_pki = args.pki.is_some();
     // The server certificates name the advertised host and a specific bind address.
     let mut extra: Vec<String> = site.advertise.iter().map(|h| h.to_string()).collect();
     if let Some(b) = site.bind.filter(|b| !b.is_unspecified()) {
         extra.push(b.to_string());
     }
     let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
-    let pki = match TestPki::generate_for(&extra) {
-        Ok(p) => Arc::new(p),
-        Err(e) => {
-            eprintln!("error: {e}");
-            return exit::INTERNAL;
-        }
+    let pki = match &args.pki {
+        Some(dir) => match TestPki::read_from(dir) {
+            Ok(p) => {
+                if !extra.is_empty() {
+                    eprintln!(
+                        "note: the certificates in {} are used as they are: their server certificates must name {}",
+                        dir.display(),
+                        extra.join(", ")
+                    );
+                }
+                Arc::new(p)
+            }
+            Err(e) => {
+                eprintln!("error: --pki: {e}");
+                return exit::BAD_INPUT;
+            }
+        },
+        None => match TestPki::generate_for(&extra) {
+            Ok(p) => Arc::new(p),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return exit::INTERNAL;
+            }
+        },
+    };
+    let mut reports = match open_report_dir(args.report_dir.as_deref()) {
+        Ok(r) => r,
+        Err(code) => return code,
     };
     let options = RunOptions {
         dut: args.dut.clone(),

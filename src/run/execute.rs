@@ -624,8 +624,12 @@ async fn open_agent(
     changed: &[String],
     pki: &TestPki,
     seed: u64,
+    shared_pki: bool,
 ) -> Result<AgentDut, DutError> {
     let mut a = AgentDut::open(spec, sdkconfig.tick_period_ms()).await?;
+    if shared_pki {
+        a.name_certificates(pki);
+    }
     let ca = pki.ca.cert_pem.clone().into_bytes();
     a.reset(changed.to_vec(), Some(&ca), seed).await?;
     Ok(a)
@@ -697,7 +701,16 @@ pub async fn run_scenario(loaded: &LoadedScenario, ctx: &RunContext) -> Scenario
             report.detail = Some(format!("the DUT {} runs in the real world only", ctx.dut));
             return report;
         }
-        match open_agent(&ctx.dut, &sdkconfig, &report.sdkconfig, &ctx.pki, seed).await {
+        match open_agent(
+            &ctx.dut,
+            &sdkconfig,
+            &report.sdkconfig,
+            &ctx.pki,
+            seed,
+            ctx.site.shared_pki,
+        )
+        .await
+        {
             Ok(a) => agent = Some(a),
             Err(e) => {
                 report.verdict = Verdict::Error;

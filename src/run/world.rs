@@ -55,6 +55,9 @@ pub struct DutSite {
     pub advertise: Option<std::sync::Arc<str>>,
     /// The chip of an external DUT, from its hello.
     pub chip: Option<String>,
+    /// The run's PKI is one the agent was given (`wsim run --pki DIR`): certificates
+    /// go by name to an agent with the `pki` ability.
+    pub shared_pki: bool,
 }
 
 impl DutSite {

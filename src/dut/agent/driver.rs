@@ -371,6 +371,8 @@ pub struct AgentDut {
     pgid: Option<u32>,
     /// Ends a serial port's threads when the DUT goes.
     _guard: Option<StopOnDrop>,
+    /// The members of the PKI the agent shares, by name (see `name_certificates`).
+    pki_names: Vec<(String, Vec<u8>)>,
 }
 
 impl Drop for AgentDut {
@@ -585,6 +587,7 @@ impl AgentDut {
             tasks,
             pgid,
             _guard: guard,
+            pki_names: Vec::new(),
         };
         // Ask at once (an agent that already booted, behind ser2net, says nothing by
         // itself); a boot hello answers as well. The response itself is not awaited.
@@ -617,6 +620,24 @@ impl AgentDut {
         Ok(dut)
     }
 
+    /// Names certificates by the members of `pki` when the agent has the `pki`
+    /// ability (it was given the same PKI: `wsim agent --pki DIR`, or a board flashed
+    /// with it); others, and all without the ability, go inline or staged.
+    pub fn name_certificates(&mut self, pki: &crate::certs::TestPki) {
+        self.pki_names =
+            pki.members().into_iter().map(|(n, b)| (n.to_string(), b.to_vec())).collect();
+    }
+
+    /// A certificate by name if it is a member of the PKI the agent shares, else inline.
+    fn cert_for(&self, bytes: &[u8]) -> Cert {
+        if self.hello.can("pki")
+            && let Some((name, _)) = self.pki_names.iter().find(|(_, b)| b == bytes)
+        {
+            return Cert { pki: Some(name.clone()), ..Cert::default() };
+        }
+        Cert::inline(bytes)
+    }
+
     /// The DUT's hello.
     pub fn hello(&self) -> &Hello {
         &self.hello
@@ -630,7 +651,7 @@ impl AgentDut {
         global_ca: Option<&[u8]>,
         seed: u64,
     ) -> Result<(), DutError> {
-        let global_ca = global_ca.filter(|_| self.hello.can("global_ca")).map(Cert::inline);
+        let global_ca = global_ca.filter(|_| self.hello.can("global_ca")).map(|b| self.cert_for(b));
         self.link
             .request(
                 Op::Reset { sdkconfig, global_ca, seed: Some(seed) },
@@ -849,7 +870,7 @@ impl Dut for AgentDut {
             let mut w = self.link.writer.lock().await;
             let mut op = Op::Init {
                 client: name.to_string(),
-                config: config_to_wire(config, Cert::inline),
+                config: config_to_wire(config, |b| self.cert_for(b)),
                 reactions: reactions.clone(),
             };
             // Certificates that make the line too long are staged first.
@@ -857,17 +878,22 @@ impl Dut for AgentDut {
                 serde_json::to_string(&HostMsg::Req(Request { id: w.next_id, op: op.clone() }))
                     .map_err(|e| DutError::Protocol(e.to_string()))?;
             if encoded_len(w.seq, &body) > lock(&self.link.state).max_line {
-                let mut staged = Vec::new();
+                let mut certs = Vec::new();
                 for c in [&config.cert_pem, &config.client_cert, &config.client_key]
                     .into_iter()
                     .flatten()
                 {
-                    staged.push(self.link.stage(&mut w, c).await?);
+                    let named = self.cert_for(c);
+                    certs.push(if named.pki.is_some() {
+                        named
+                    } else {
+                        Cert { buf: Some(self.link.stage(&mut w, c).await?), ..Cert::default() }
+                    });
                 }
-                let mut it = staged.into_iter();
+                let mut it = certs.into_iter();
                 op = Op::Init {
                     client: name.to_string(),
-                    config: config_to_wire(config, |_| Cert { buf: it.next(), ..Cert::default() }),
+                    config: config_to_wire(config, |_| it.next().unwrap_or_default()),
                     reactions,
                 };
             }
@@ -995,6 +1021,7 @@ mod tests {
     fn agent_opts(inline_max: usize) -> AgentOptions {
         AgentOptions {
             profile: Profile::Idf6,
+            pki: None,
             max_line: DEFAULT_MAX_LINE,
             inline_max,
             sdkconfig: Sdkconfig::default(),

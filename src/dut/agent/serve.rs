@@ -34,6 +34,8 @@ pub struct AgentOptions {
     pub inline_max: usize,
     /// The default build options.
     pub sdkconfig: Sdkconfig,
+    /// The test PKI certificates are named from (`--pki DIR`): the `pki` ability.
+    pub pki: Option<std::sync::Arc<std::collections::BTreeMap<String, Vec<u8>>>>,
 }
 
 impl AgentOptions {
@@ -52,7 +54,14 @@ impl AgentOptions {
             sdkconfig: Hello::sdkconfig_map(&self.sdkconfig),
             max_line: self.max_line,
             inline_max: self.inline_max,
-            abilities: vec!["sdkconfig".into(), "global_ca".into(), "background".into()],
+            abilities: {
+                let mut a: Vec<String> =
+                    vec!["sdkconfig".into(), "global_ca".into(), "background".into()];
+                if self.pki.is_some() {
+                    a.push("pki".into());
+                }
+                a
+            },
         }
     }
 }
@@ -80,6 +89,21 @@ impl Session {
             dut: HostDut::new(env, opts.profile),
             buffers: HashMap::new(),
             staged: 0,
+        }
+    }
+
+    /// A certificate inline or by its name in the agent's test PKI.
+    fn cert(&self, c: &super::message::Cert) -> Result<Vec<u8>, String> {
+        match (&c.pki, &self.opts.pki) {
+            (Some(name), Some(pki)) if c.b64.is_none() && c.buf.is_none() => {
+                pki.get(name).cloned().ok_or_else(|| {
+                    format!(
+                        "no PKI member {name:?} (the members: {})",
+                        pki.keys().cloned().collect::<Vec<_>>().join(", ")
+                    )
+                })
+            }
+            _ => inline_cert(c),
         }
     }
 
@@ -209,16 +233,9 @@ async fn handle(
                 return reply(Err(e.to_string()));
             }
             if let Some(ca) = global_ca {
-                match (ca.pki, ca.b64) {
-                    (None, Some(b)) => match unb64(&b, "global_ca") {
-                        Ok(bytes) => set_global_ca_store(CertSource::from_ptr_len(bytes, 0)),
-                        Err(e) => return reply(Err(e)),
-                    },
-                    _ => {
-                        return reply(Err(
-                            "global_ca: this agent takes inline certificates only".into()
-                        ));
-                    }
+                match session.cert(&ca) {
+                    Ok(bytes) => set_global_ca_store(CertSource::from_ptr_len(bytes, 0)),
+                    Err(e) => return reply(Err(format!("global_ca: {e}"))),
                 }
             }
             let _ = tokio::time::timeout(std::time::Duration::from_secs(5), session.dut.shutdown())
@@ -232,7 +249,7 @@ async fn handle(
             }
             let cfg = match config_from_wire(&config, |c| match c.buf {
                 Some(n) => session.take_payload(&Payload { b64: None, buf: Some(n) }),
-                None => inline_cert(c),
+                None => session.cert(c),
             }) {
                 Ok(c) => c,
                 Err(e) => return reply(Err(e)),
@@ -308,6 +325,7 @@ mod tests {
     fn opts() -> AgentOptions {
         AgentOptions {
             profile: Profile::Idf55,
+            pki: None,
             max_line: DEFAULT_MAX_LINE,
             inline_max: 1024,
             sdkconfig: Sdkconfig::default(),
