@@ -92,3 +92,72 @@ fn garbage_and_a_truncated_line_on_the_serial_wire_are_a_clear_error_and_the_run
     std::fs::File::open(&case).unwrap().read_to_string(&mut c).unwrap();
     assert!(c.contains("noise"), "{c}");
 }
+
+#[test]
+fn wsim_agent_serves_a_serial_device() {
+    use wsim::dut::agent::AgentDut;
+    use wsim::dut::{ClientCommand, Dut};
+    let (master, slave, path) = pty_pair();
+    let mut agent = Command::new(WSIM)
+        .args(["agent", "--serial", &format!("{}@230400", path.display())])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The agent says where it serves once the device is open.
+    let mut err = BufReader::new(agent.stderr.take().unwrap());
+    let mut first = String::new();
+    err.read_line(&mut first).unwrap();
+    assert!(first.contains("at 230400 baud"), "{first}");
+    drop(slave);
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        // Two descriptors: a Tokio file runs one operation at a time.
+        let w = tokio::fs::File::from_std(std::fs::File::from(master.try_clone().unwrap()));
+        let r = tokio::fs::File::from_std(std::fs::File::from(master));
+        let mut dut = AgentDut::start("pty".into(), r, Box::new(w), None, None, 10).await.unwrap();
+        assert_eq!(dut.hello().chip, "host");
+        dut.reset(Vec::new(), None, 1).await.unwrap();
+        let cfg = wsim::esp::Config {
+            uri: Some("ws://127.0.0.1:9/".into()),
+            ping_interval_sec: 7,
+            ..Default::default()
+        };
+        assert!(dut.create_client("a", &cfg, &[]).await.unwrap());
+        assert_eq!(dut.call("a", ClientCommand::GetPingIntervalSec).await.unwrap(), 7);
+        assert_eq!(dut.call("a", ClientCommand::IsConnected).await.unwrap(), 0);
+        assert!(dut.failures().is_empty(), "{:?}", dut.failures());
+    });
+    // The runtime's blocking read of the master ends once the agent is gone.
+    rt.shutdown_background();
+    let _ = agent.kill();
+    let _ = agent.wait();
+    // The device going away (the other end closed) ends the agent.
+    let (master, slave, path) = pty_pair();
+    let mut agent = Command::new(WSIM)
+        .args(["agent", "--serial", path.to_str().unwrap()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = BufReader::new(agent.stderr.take().unwrap());
+    let mut first = String::new();
+    err.read_line(&mut first).unwrap();
+    assert!(first.contains("at 115200 baud"), "{first}");
+    drop(slave);
+    drop(master);
+    let t0 = std::time::Instant::now();
+    let status = loop {
+        if let Some(s) = agent.try_wait().unwrap() {
+            break s;
+        }
+        if t0.elapsed().as_secs() > 10 {
+            let _ = agent.kill();
+            panic!("the agent outlived its device");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert!(status.success(), "{status}");
+}

@@ -1,5 +1,6 @@
 //! `wsim agent`: the client model behind the agent protocol (docs/agent-protocol.md),
-//! on stdin/stdout or on a loopback TCP port. It runs in real time, over real sockets.
+//! on stdin/stdout, a loopback TCP port or a serial device. It runs in real time, over
+//! real sockets.
 
 use clap::Args;
 
@@ -12,8 +13,14 @@ use wsim::exit;
 pub struct AgentArgs {
     /// Serve on this loopback TCP address (one connection at a time) instead of
     /// stdin/stdout, e.g. 127.0.0.1:7000 (port 0: a free one, printed).
-    #[arg(long, value_name = "ADDR")]
+    #[arg(long, value_name = "ADDR", conflicts_with = "serial")]
     pub listen: Option<std::net::SocketAddr>,
+    /// Serve on this serial device instead of stdin/stdout, PATH[@BAUD] (default
+    /// 115200 baud), e.g. one end of a null-modem cable or of a pseudo-terminal pair,
+    /// so `wsim run --dut serial:…` on the other end talks to the model as to a board.
+    /// Ends when the device fails or goes away.
+    #[arg(long, value_name = "PATH[@BAUD]", value_parser = parse_serial)]
+    pub serial: Option<(String, u32)>,
     /// IDF profile of the model (the hello's IDF version follows it).
     #[arg(long, default_value = "idf6", value_parser = super::run::parse_profile)]
     pub profile: Profile,
@@ -30,6 +37,48 @@ pub struct AgentArgs {
     /// ({"pki": "ca"}; the `pki` ability). Give `wsim run` the same `--pki DIR`.
     #[arg(long, value_name = "DIR")]
     pub pki: Option<std::path::PathBuf>,
+}
+
+fn parse_serial(s: &str) -> Result<(String, u32), String> {
+    wsim::dut::agent::serial::parse_path_baud(s)
+}
+
+/// Serves one session on a serial device, until the device fails or goes away.
+async fn serve_serial(path: &str, baud: u32, opts: AgentOptions) -> i32 {
+    let p = path.to_string();
+    let port =
+        match tokio::task::spawn_blocking(move || wsim::dut::agent::serial::open_port(&p, baud))
+            .await
+        {
+            Ok(Ok(port)) => port,
+            Ok(Err(e)) => {
+                eprintln!("error: {e}");
+                return exit::BAD_INPUT;
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                return exit::INTERNAL;
+            }
+        };
+    let b = match wsim::dut::agent::serial::bridge(port) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("error: {path}: {e}");
+            return exit::INTERNAL;
+        }
+    };
+    eprintln!("wsim agent on {path} at {baud} baud");
+    let _guard = b.guard;
+    match serve_agent(b.reader, b.writer, opts).await {
+        Ok(()) => {
+            eprintln!("{path}: the device closed");
+            exit::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {path}: {e}");
+            exit::INTERNAL
+        }
+    }
 }
 
 /// `wsim agent`.
@@ -73,6 +122,9 @@ pub async fn agent_cmd(args: AgentArgs) -> i32 {
         inline_max: args.inline_max,
         sdkconfig,
     };
+    if let Some((path, baud)) = args.serial {
+        return serve_serial(&path, baud, opts).await;
+    }
     let Some(addr) = args.listen else {
         return match serve_agent(tokio::io::stdin(), tokio::io::stdout(), opts).await {
             Ok(()) => exit::SUCCESS,

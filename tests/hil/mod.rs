@@ -76,6 +76,11 @@ pub fn pty_pair() -> (OwnedFd, OwnedFd, PathBuf) {
     let mut t = tcgetattr(&p.slave).unwrap();
     cfmakeraw(&mut t);
     tcsetattr(&p.slave, SetArg::TCSANOW, &t).unwrap();
+    // openpty(3) makes inheritable descriptors: a child would hold the pair open.
+    for fd in [&p.master, &p.slave] {
+        use nix::fcntl::{FcntlArg, FdFlag, fcntl};
+        fcntl(fd, FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC)).unwrap();
+    }
     let path = nix::unistd::ttyname(&p.slave).expect("the slave's path");
     (p.master, p.slave, path)
 }
