@@ -161,3 +161,21 @@ fn wsim_agent_serves_a_serial_device() {
     };
     assert!(status.success(), "{status}");
 }
+
+#[test]
+fn a_reset_on_a_port_without_modem_lines_is_a_clear_unreachable_error() {
+    let (master, _slave, path) = pty_pair();
+    let mut agent = Command::new(WSIM)
+        .arg("agent")
+        .stdin(Stdio::from(master.try_clone().unwrap()))
+        .stdout(Stdio::from(master))
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let dut = format!("serial:{},reset", path.display());
+    let o = wsim(&["run", "scenarios/", "--world", "real", "--dut", &dut]);
+    let _ = agent.kill();
+    let _ = agent.wait();
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    assert!(text(&o).contains("reset by DTR/RTS failed"), "{}", text(&o));
+}

@@ -336,6 +336,14 @@ pub async fn run_cmd(args: RunArgs) -> i32 {
                         return exit::BAD_INPUT;
                     }
                 }
+                // After a reset, the board's boot log up to its hello.
+                if matches!(&args.dut, DutSpec::Serial(t) if t.reset)
+                    || matches!(&args.dut, DutSpec::Rfc2217(t) if t.reset)
+                {
+                    for l in a_log(&a) {
+                        eprintln!("boot: {l}");
+                    }
+                }
                 eprintln!("DUT: {} (protocol {}, profile {profile})", a_describe(&a), hello.proto);
                 (profile, Some(hello.short_name()), Some(hello.chip.clone()))
             }
@@ -486,6 +494,11 @@ pub async fn run_cmd(args: RunArgs) -> i32 {
         return if regressions.is_empty() { exit::SUCCESS } else { exit::FAILED };
     }
     if c.failed + c.errors == 0 { exit::SUCCESS } else { exit::FAILED }
+}
+
+fn a_log(a: &AgentDut) -> Vec<String> {
+    use wsim::dut::Dut;
+    a.log()
 }
 
 fn a_describe(a: &AgentDut) -> String {
