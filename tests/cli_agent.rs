@@ -123,7 +123,15 @@ fn an_external_dut_in_the_simulated_world_is_bad_input() {
     let o = wsim(&["run", "scenarios/", "--dut", &format!("exec:{WSIM} agent")]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(text(&o).contains("runs in the real world only"), "{}", text(&o));
-    let o = wsim(&["run", "scenarios/", "--world", "real", "--dut", "serial:/dev/x"]);
+    let o = wsim(&["run", "scenarios/", "--dut", "serial:/dev/x"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("runs in the real world only"), "{}", text(&o));
+    // A serial port that does not exist: unreachable, naming it.
+    let o = wsim(&["run", "scenarios/", "--world", "real", "--dut", "serial:/dev/wsim-none"]);
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    assert!(text(&o).contains("cannot open /dev/wsim-none at 115200 baud"), "{}", text(&o));
+    // An unknown DUT kind is bad input.
+    let o = wsim(&["run", "scenarios/", "--world", "real", "--dut", "usb:/dev/x"]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
 }
 
