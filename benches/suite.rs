@@ -35,7 +35,7 @@ fn run_suite(
         world,
         sdkconfig: Default::default(),
         dut: wsim::dut::agent::DutSpec::Host,
-        dut_name: None,
+        dut_record: None,
     };
     let (tx, mut rx) = mpsc::unbounded_channel();
     let t0 = Instant::now();

@@ -10,7 +10,7 @@ use wsim::certs::TestPki;
 use wsim::dut::agent::{AgentDut, DutSpec};
 use wsim::esp::{Profile, Sdkconfig, SdkconfigError};
 use wsim::exit;
-use wsim::report::{ReportDir, Summary, Terminal, diff};
+use wsim::report::{DiffFormat, DiffReport, DutRecord, ReportDir, Summary, Terminal, diff};
 use wsim::run::{RunEvent, RunOptions, Selection, StopSignal, panic_message, run_until};
 use wsim::scenario::{LoadedScenario, ScenarioError, World, load_all};
 
@@ -44,8 +44,13 @@ pub struct RunArgs {
     #[arg(long)]
     pub report_dir: Option<PathBuf>,
     /// A summary.json (or report folder) to gate against: only regressions fail the run.
+    /// It must come from the same DUT (chip, IDF and client versions, or the host model
+    /// and its profile) unless --baseline-any-dut.
     #[arg(long)]
     pub baseline: Option<PathBuf>,
+    /// Accept a --baseline recorded on another DUT (its differences are printed).
+    #[arg(long, requires = "baseline")]
+    pub baseline_any_dut: bool,
     /// The world: sim (simulated network, virtual time; default) or real (loopback
     /// sockets, real time, faults through a TCP proxy).
     #[arg(long, default_value = "sim", value_parser = parse_world)]
@@ -91,10 +96,16 @@ pub struct PathsArgs {
 /// Options of `wsim report diff`.
 #[derive(Debug, Args)]
 pub struct DiffArgs {
-    /// The older summary.json or report folder.
+    /// The left run's summary.json or report folder: the older run (a baseline), or the
+    /// reference DUT (the host model).
     pub old: PathBuf,
-    /// The newer summary.json or report folder.
+    /// The right run's summary.json or report folder: the newer run, or the other DUT
+    /// (a board).
     pub new: PathBuf,
+    /// How to print: terminal (a table), json (the typed report, see README) or
+    /// markdown (for a PR comment or a CI job summary).
+    #[arg(long, default_value = "terminal", value_parser = DiffFormat::parse)]
+    pub format: DiffFormat,
 }
 
 pub fn parse_profile(s: &str) -> Result<Profile, String> {
@@ -236,8 +247,9 @@ pub async fn run_cmd(args: RunArgs) -> i32 {
     // An external DUT: the real world only; reached once before anything runs, its
     // hello names it and gives the profile.
     let mut sdkconfig = sdkconfig;
-    let (profile, dut_name) = if args.dut.is_host() {
-        (args.profile.unwrap_or(Profile::Idf6), None)
+    let (profile, dut_record) = if args.dut.is_host() {
+        let profile = args.profile.unwrap_or(Profile::Idf6);
+        (profile, DutRecord::host(profile, &sdkconfig))
     } else {
         if args.world != World::Real {
             eprintln!(
@@ -263,7 +275,7 @@ pub async fn run_cmd(args: RunArgs) -> i32 {
                     }
                 }
                 eprintln!("DUT: {} (protocol {}, profile {profile})", a_describe(&a), hello.proto);
-                (profile, Some(hello.short_name()))
+                (profile, DutRecord::external(&args.dut, hello, profile))
             }
             Err(e) => {
                 eprintln!("error: {e}");
@@ -271,6 +283,11 @@ pub async fn run_cmd(args: RunArgs) -> i32 {
             }
         }
     };
+    if let Some(b) = &baseline
+        && let Err(code) = check_baseline_dut(b, &dut_record, args.baseline_any_dut)
+    {
+        return code;
+    }
     let mut reports = match open_report_dir(args.report_dir.as_deref()) {
         Ok(r) => r,
         Err(code) => return code,
@@ -284,7 +301,7 @@ pub async fn run_cmd(args: RunArgs) -> i32 {
     };
     let options = RunOptions {
         dut: args.dut.clone(),
-        dut_name,
+        dut_record: Some(dut_record.clone()),
         profile,
         seed,
         jobs: args.jobs,
@@ -431,7 +448,8 @@ pub fn schema_cmd() -> i32 {
     exit::SUCCESS
 }
 
-/// `wsim report diff`.
+/// `wsim report diff`: bad input (a summary that cannot be read) is exit 2; otherwise
+/// the report's own exit code (see [`DiffReport::exit_code`]).
 pub fn diff_cmd(args: DiffArgs) -> i32 {
     let (old, new) = match (Summary::read(&args.old), Summary::read(&args.new)) {
         (Ok(o), Ok(n)) => (o, n),
@@ -440,14 +458,45 @@ pub fn diff_cmd(args: DiffArgs) -> i32 {
             return exit::BAD_INPUT;
         }
     };
-    let changes = diff(&old, &new);
-    if changes.is_empty() {
-        println!("no verdict changed ({} scenarios)", new.scenarios.len());
+    let report = DiffReport::new(
+        &args.old.display().to_string(),
+        &old,
+        &args.new.display().to_string(),
+        &new,
+    );
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out.write_all(report.render(args.format).as_bytes()).and_then(|()| out.flush())
+    {
+        eprintln!("error: cannot print the report: {e}");
+        return exit::INTERNAL;
     }
-    for c in &changes {
-        println!("{c}");
+    report.exit_code()
+}
+
+/// Refuses a baseline recorded on another DUT than `dut` (exit 2), unless `any`; then
+/// it only warns.
+fn check_baseline_dut(baseline: &Summary, dut: &DutRecord, any: bool) -> Result<(), i32> {
+    let d = baseline.dut.differences(dut);
+    if d.is_empty() {
+        return Ok(());
     }
-    let regressed = changes.iter().filter(|c| c.is_regression()).count();
-    println!("{} changed, {} regressed", changes.len(), regressed);
-    exit::SUCCESS
+    let what: Vec<String> =
+        d.iter().map(|(f, b, n)| format!("{f} {b} (baseline) vs {n} (this run)")).collect();
+    if any {
+        eprintln!(
+            "warning: the baseline was recorded on another DUT ({}); comparing anyway (--baseline-any-dut)",
+            what.join(", ")
+        );
+        return Ok(());
+    }
+    eprintln!(
+        "error: baseline: recorded on another DUT, {} ({}), not on this run's {} ({}): {}. A baseline gates runs of the DUT it was recorded on; record one on this DUT, or pass --baseline-any-dut to compare anyway (wsim report diff shows how two DUTs differ)",
+        baseline.dut.agent,
+        baseline.dut.describe(),
+        dut.agent,
+        dut.describe(),
+        what.join(", ")
+    );
+    Err(exit::BAD_INPUT)
 }

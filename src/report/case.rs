@@ -3,6 +3,7 @@
 
 use serde_json::{Value, json};
 
+use super::dut::DutRecord;
 use crate::esp::EventId;
 use crate::run::{ScenarioReport, TraceEntry, Verdict};
 
@@ -105,10 +106,12 @@ pub fn remote_close_code(r: &ScenarioReport) -> Option<i32> {
     })
 }
 
-/// The case file's JSON.
-pub fn case_json(agent: &str, index: usize, r: &ScenarioReport) -> Value {
+/// The case file's JSON: Autobahn's keys, wsim's trace and server records, and the
+/// DUT the case ran on (`dut`, the same record as `summary.json`'s).
+pub fn case_json(agent: &str, dut: &DutRecord, index: usize, r: &ScenarioReport) -> Value {
     let mut case = json!({
         "agent": agent,
+        "dut": dut,
         "case": index + 1,
         "id": r.id,
         "description": r.name,

@@ -110,7 +110,10 @@ impl Terminal {
             writeln!(
                 out,
                 "wsim {} · DUT {} · world {} · seed {}",
-                i.tool_version, i.dut, i.world, i.seed
+                i.tool_version,
+                i.dut.describe(),
+                i.world,
+                i.seed
             )?;
         }
         let width = reports.iter().map(|r| r.id.len()).max().unwrap_or(10).min(60);

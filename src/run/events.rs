@@ -186,8 +186,8 @@ pub struct ScenarioReport {
 pub struct RunInfo {
     /// wsim's version.
     pub tool_version: String,
-    /// The DUT.
-    pub dut: String,
+    /// The DUT: its hello, how it was reached, its name in reports.
+    pub dut: Box<crate::report::DutRecord>,
     /// The profile.
     pub profile: String,
     /// The run's seed.

@@ -14,6 +14,7 @@ use super::execute::{RunContext, run_scenario, scenario_seed};
 use crate::certs::TestPki;
 use crate::dut::agent::DutSpec;
 use crate::esp::{Profile, Sdkconfig};
+use crate::report::DutRecord;
 use crate::scenario::{LoadedScenario, World};
 use crate::text::panic_message;
 use crate::transport::{CertSource, set_global_ca_store};
@@ -36,8 +37,9 @@ pub struct RunOptions {
     /// The DUT (`--dut`); an external one runs one scenario at a time if it is one
     /// device.
     pub dut: DutSpec,
-    /// How the reports name the DUT (default: the host model and its profile).
-    pub dut_name: Option<String>,
+    /// What the reports record about an external DUT (from its hello); `None`: the
+    /// host model with `profile` and `sdkconfig`.
+    pub dut_record: Option<DutRecord>,
 }
 
 /// Which scenarios a run takes.
@@ -243,10 +245,12 @@ pub async fn run_until(
     set_global_ca_store(CertSource::Pem(pki.ca.cert_pem.clone().into_bytes()));
     let info = RunInfo {
         tool_version: env!("CARGO_PKG_VERSION").to_string(),
-        dut: options
-            .dut_name
-            .clone()
-            .unwrap_or_else(|| format!("host model ({})", options.profile)),
+        dut: Box::new(
+            options
+                .dut_record
+                .clone()
+                .unwrap_or_else(|| DutRecord::host(options.profile, &options.sdkconfig)),
+        ),
         profile: options.profile.name().to_string(),
         seed: options.seed,
         world: options.world.name().to_string(),
@@ -391,7 +395,7 @@ mod tests {
             fail_fast: false,
             world: World::Sim,
             dut: DutSpec::Host,
-            dut_name: None,
+            dut_record: None,
         };
         let pki = Arc::new(TestPki::generate().unwrap());
         let stop = StopSignal::new();
