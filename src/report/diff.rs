@@ -78,9 +78,10 @@ impl SideResult {
         SideResult { verdict: e.verdict, detail: e.detail.clone(), failed_step: e.failed_step }
     }
 
-    /// `step N: detail`, or the detail alone, or nothing.
+    /// `step N: detail` (the detail alone when it names its step), or nothing.
     pub fn explain(&self) -> Option<String> {
         match (&self.detail, self.failed_step) {
+            (Some(d), Some(s)) if d.starts_with(&format!("step {s}")) => Some(d.clone()),
             (Some(d), Some(s)) => Some(format!("step {s}: {d}")),
             (Some(d), None) => Some(d.clone()),
             (None, Some(s)) => Some(format!("step {s}")),
@@ -248,7 +249,7 @@ impl DiffReport {
             return format!("no outcome differs ({} scenarios compared)", self.compared);
         }
         let mut s = format!(
-            "{} of {total} scenarios differ: {} verdicts differ, {} skipped on one side, {} only on the left, {} only on the right",
+            "{} of {total} scenarios differ: {} with other verdicts, {} skipped on one side only, {} only on the left, {} only on the right",
             self.rows.len(),
             self.count(RowStatus::Verdicts),
             self.count(RowStatus::SkippedLeft) + self.count(RowStatus::SkippedRight),

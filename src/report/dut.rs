@@ -187,7 +187,11 @@ impl DutRecord {
     pub fn differences(&self, other: &DutRecord) -> Vec<(&'static str, String, String)> {
         let side = |r: &DutRecord| {
             [
-                ("dut", if r.kind == DutKind::Host { "the host model" } else { "a device" }.into()),
+                (
+                    "dut",
+                    if r.kind == DutKind::Host { "the host model" } else { "an external DUT" }
+                        .into(),
+                ),
                 ("agent", r.agent.clone()),
                 ("chip", r.chip.clone()),
                 ("idf", r.idf.clone()),
