@@ -13,7 +13,7 @@ use crate::esp::{Profile, Sdkconfig};
 /// How the DUT was reached (the part of `--dut` before the first `:`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum DutKind {
+pub enum LinkKind {
     /// The model in wsim's own process (`--dut host`).
     Host,
     /// A subprocess speaking the agent protocol on stdio (`exec:COMMAND`).
@@ -29,24 +29,24 @@ pub enum DutKind {
     Unknown,
 }
 
-impl DutKind {
+impl LinkKind {
     /// The kind of a `--dut` value, from its text (so every link kind a DUT spec can
     /// name is recognised by its prefix).
-    pub fn of_link(link: &str) -> DutKind {
+    pub fn of_link(link: &str) -> LinkKind {
         let prefix = link.split(':').next().unwrap_or("");
         match prefix {
-            "host" => DutKind::Host,
-            "exec" => DutKind::Exec,
-            "tcp" => DutKind::Tcp,
-            "serial" => DutKind::Serial,
-            "rfc2217" => DutKind::Rfc2217,
-            _ => DutKind::Unknown,
+            "host" => LinkKind::Host,
+            "exec" => LinkKind::Exec,
+            "tcp" => LinkKind::Tcp,
+            "serial" => LinkKind::Serial,
+            "rfc2217" => LinkKind::Rfc2217,
+            _ => LinkKind::Unknown,
         }
     }
 
     /// Whether the DUT lives outside wsim (reached through the agent protocol).
     pub fn is_external(self) -> bool {
-        !matches!(self, DutKind::Host | DutKind::Unknown)
+        !matches!(self, LinkKind::Host | LinkKind::Unknown)
     }
 }
 
@@ -62,7 +62,7 @@ pub struct DutRecord {
     /// `linux-v6.0-ewc1.6.0`, `host-v6.0-ewc1.8.0` for `wsim agent`).
     pub agent: String,
     /// How it was reached.
-    pub kind: DutKind,
+    pub kind: LinkKind,
     /// The `--dut` value (`host`, `exec:wsim agent`, `serial:/dev/ttyUSB0@115200`).
     pub link: String,
     /// The agent protocol version of its hello (`None`: the host model, no protocol).
@@ -98,7 +98,7 @@ impl DutRecord {
         .hello();
         DutRecord {
             agent: format!("wsim-model-{}", profile.name()),
-            kind: DutKind::Host,
+            kind: LinkKind::Host,
             link: DutSpec::Host.to_string(),
             protocol: None,
             software: hello.agent,
@@ -116,7 +116,7 @@ impl DutRecord {
     pub fn external(link: &DutSpec, hello: &Hello, profile: Profile) -> DutRecord {
         DutRecord {
             agent: agent_name(&hello.chip, &hello.idf, &hello.client),
-            kind: DutKind::of_link(&link.to_string()),
+            kind: LinkKind::of_link(&link.to_string()),
             link: link.to_string(),
             protocol: Some(hello.proto),
             software: hello.agent.clone(),
@@ -144,7 +144,7 @@ impl DutRecord {
         }
         DutRecord {
             agent: slug_safe(text),
-            kind: DutKind::Unknown,
+            kind: LinkKind::Unknown,
             link: String::new(),
             protocol: None,
             software: text.to_string(),
@@ -163,10 +163,10 @@ impl DutRecord {
     /// (serial:/dev/ttyUSB0)`.
     pub fn describe(&self) -> String {
         match self.kind {
-            DutKind::Host => {
+            LinkKind::Host => {
                 format!("host model · IDF {} · esp_websocket_client {}", self.idf, self.client)
             }
-            DutKind::Unknown => self.software.clone(),
+            LinkKind::Unknown => self.software.clone(),
             _ => format!("{} ({})", self.column_label(), self.link),
         }
     }
@@ -174,7 +174,7 @@ impl DutRecord {
     /// The label of the DUT's column in a matrix: chip, IDF and client versions.
     pub fn column_label(&self) -> String {
         match self.kind {
-            DutKind::Unknown => self.software.clone(),
+            LinkKind::Unknown => self.software.clone(),
             _ => format!("{} · IDF {} · client {}", self.chip, self.idf, self.client),
         }
     }
@@ -189,7 +189,7 @@ impl DutRecord {
             [
                 (
                     "dut",
-                    if r.kind == DutKind::Host { "the host model" } else { "an external DUT" }
+                    if r.kind == LinkKind::Host { "the host model" } else { "an external DUT" }
                         .into(),
                 ),
                 ("agent", r.agent.clone()),
@@ -200,7 +200,7 @@ impl DutRecord {
             ]
         };
         let legacy =
-            |r: &DutRecord| (r.kind == DutKind::Unknown).then(|| ("recorded", r.software.clone()));
+            |r: &DutRecord| (r.kind == LinkKind::Unknown).then(|| ("recorded", r.software.clone()));
         if legacy(self).is_some() || legacy(other).is_some() {
             return if self.software == other.software && self.kind == other.kind {
                 Vec::new()
@@ -292,7 +292,7 @@ mod tests {
         let spec = DutSpec::parse("exec:firmware/build/wsim-agent.elf").unwrap();
         let r = DutRecord::external(&spec, &hello("ESP32-S3", "v5.5.1", "1.6.0"), Profile::Idf55);
         assert_eq!(r.agent, "esp32-s3-v5.5.1-ewc1.6.0");
-        assert_eq!(r.kind, DutKind::Exec);
+        assert_eq!(r.kind, LinkKind::Exec);
         assert_eq!(r.heap, Some(201_344));
         let odd = agent_name("lin ux/../", "", "v1.6.0");
         assert_eq!(odd, "lin-ux-..-unknown-ewc1.6.0");
@@ -304,8 +304,8 @@ mod tests {
                     || b == b'-')
             );
         }
-        assert_eq!(DutKind::of_link("serial:/dev/ttyUSB0@115200"), DutKind::Serial);
-        assert_eq!(DutKind::of_link("rfc2217://lab:4000"), DutKind::Rfc2217);
+        assert_eq!(LinkKind::of_link("serial:/dev/ttyUSB0@115200"), LinkKind::Serial);
+        assert_eq!(LinkKind::of_link("rfc2217://lab:4000"), LinkKind::Rfc2217);
     }
 
     #[test]
@@ -333,9 +333,9 @@ mod tests {
             dut: DutRecord,
         }
         let s: S = serde_json::from_str(r#"{"dut":"host model (idf5.5)"}"#).unwrap();
-        assert_eq!((s.dut.kind, s.dut.agent.as_str()), (DutKind::Host, "wsim-model-idf5.5"));
+        assert_eq!((s.dut.kind, s.dut.agent.as_str()), (LinkKind::Host, "wsim-model-idf5.5"));
         let s: S = serde_json::from_str(r#"{"dut":"esp32 idf v5.5.1 client 1.6.0"}"#).unwrap();
-        assert_eq!(s.dut.kind, DutKind::Unknown);
+        assert_eq!(s.dut.kind, LinkKind::Unknown);
         assert_eq!(s.dut.agent, "esp32-idf-v5.5.1-client-1.6.0");
         let full = DutRecord::host(Profile::Idf6, &Sdkconfig::default());
         let text = format!(r#"{{"dut":{}}}"#, serde_json::to_string(&full).unwrap());

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 pub use baseline::{Change, diff};
 pub use case::{behavior, behavior_close, case_json, case_stem, remote_close_code, slug};
 pub use diff::{DiffFormat, DiffReport, DiffRow, DiffSide, SideResult};
-pub use dut::{DutKind, DutRecord, agent_name, slug_safe};
+pub use dut::{DutRecord, LinkKind, agent_name, slug_safe};
 pub use html::{case_html, esc, index_html};
 pub use junit::junit_xml;
 pub use summary::{Counts, RunState, Summary, SummaryEntry};
