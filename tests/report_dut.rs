@@ -248,3 +248,40 @@ fn an_older_summary_with_a_one_line_dut_is_still_a_host_baseline() {
     assert_eq!(o.status.code(), Some(wsim::exit::FAILED), "{}", text(&o));
     assert!(String::from_utf8_lossy(&o.stdout).contains("DIFFERENT DUTs"));
 }
+
+#[test]
+fn diff_of_one_dut_against_its_baseline() {
+    let (host, _) = runs();
+    // The same DUT later: header-received regressed, basic/chunking is gone, a new
+    // scenario errors.
+    let mut s = read_json(&host.join("summary.json"));
+    let list = s["scenarios"].as_array_mut().unwrap();
+    list.retain(|e| e["id"] != "basic/chunking");
+    for e in list.iter_mut() {
+        if e["id"] == "header-received" {
+            e["verdict"] = "fail".into();
+            e["failed_step"] = 2.into();
+            e["detail"] = "step 2 (header-received.toml:15): expect.a: expected header_received | got connected".into();
+        }
+    }
+    let mut extra = list[0].clone();
+    extra["id"] = "new/one".into();
+    extra["verdict"] = "error".into();
+    extra["detail"] = "the DUT is unreachable: end of stream".into();
+    list.push(extra);
+    let later = work().join("later.json");
+    std::fs::write(&later, serde_json::to_string(&s).unwrap()).unwrap();
+    let args = |f: &str| -> Output {
+        wsim(&["report", "diff", host.to_str().unwrap(), later.to_str().unwrap(), "--format", f])
+    };
+    let o = args("terminal");
+    assert_eq!(o.status.code(), Some(wsim::exit::FAILED), "{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(out.contains("same DUT") && out.contains("2 regressed"), "{out}");
+    let md = String::from_utf8_lossy(&args("markdown").stdout).into_owned();
+    assert!(md.contains("\\| got connected"), "a | in a detail is escaped: {md}");
+    settings().bind(|| {
+        insta::assert_snapshot!("diff-same-dut-terminal", out);
+        insta::assert_snapshot!("diff-same-dut-markdown", md);
+    });
+}

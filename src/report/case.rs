@@ -142,7 +142,7 @@ pub fn case_json(agent: &str, dut: &DutRecord, index: usize, r: &ScenarioReport)
 mod tests {
     use super::*;
 
-    const AGENT: &str = "wsim host model (idf6)";
+    const AGENT: &str = "wsim-model-idf6";
 
     #[test]
     fn a_long_agent_name_keeps_the_case_marker() {
@@ -154,10 +154,10 @@ mod tests {
 
     #[test]
     fn ordinary_ids_keep_their_readable_names() {
-        assert_eq!(case_stem(AGENT, "basic/chunking"), "wsim_host_model__idf6_case_basic_chunking");
+        assert_eq!(case_stem(AGENT, "basic/chunking"), "wsim_model_idf6_case_basic_chunking");
         assert_eq!(
             case_stem(AGENT, "basic/client-close"),
-            "wsim_host_model__idf6_case_basic_client-close"
+            "wsim_model_idf6_case_basic_client-close"
         );
     }
 
@@ -167,8 +167,8 @@ mod tests {
         let stems: std::collections::BTreeSet<String> =
             ids.iter().map(|id| case_stem(AGENT, id)).collect();
         assert_eq!(stems.len(), ids.len(), "{stems:?}");
-        assert_eq!(case_stem(AGENT, "a/b"), "wsim_host_model__idf6_case_a_b");
-        assert!(case_stem(AGENT, "a_b").starts_with("wsim_host_model__idf6_case_a_b~"));
+        assert_eq!(case_stem(AGENT, "a/b"), "wsim_model_idf6_case_a_b");
+        assert!(case_stem(AGENT, "a_b").starts_with("wsim_model_idf6_case_a_b~"));
     }
 
     #[test]

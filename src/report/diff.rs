@@ -275,6 +275,13 @@ impl DiffReport {
         }
     }
 
+    /// The names of the two sides in tables: the DUTs' agent names, or `old` and `new`
+    /// for two runs of the same DUT (or of DUTs that share a name).
+    fn labels(&self) -> (String, String) {
+        let (l, r) = (&self.left.dut.agent, &self.right.dut.agent);
+        if self.same_dut || l == r { ("old".into(), "new".into()) } else { (l.clone(), r.clone()) }
+    }
+
     /// The table for people: the two DUTs, then one row per differing scenario with
     /// each side's failure or skip reason below it.
     pub fn terminal(&self) -> String {
@@ -302,11 +309,13 @@ impl DiffReport {
         }
         o.push('\n');
         if !self.rows.is_empty() {
-            let (la, ra) = (&self.left.dut.agent, &self.right.dut.agent);
+            let (la, ra) = self.labels();
+            let (la, ra) = (&la, &ra);
             let id_w = self.rows.iter().map(|r| r.id.chars().count()).max().unwrap_or(0).max(8);
             let l_w = la.chars().count().max(7);
             let r_w = ra.chars().count().max(7);
-            let _ = writeln!(o, "{:<id_w$}  {:<l_w$}  {:<r_w$}", "scenario", la, ra);
+            let header = format!("{:<id_w$}  {:<l_w$}  {:<r_w$}", "scenario", la, ra);
+            let _ = writeln!(o, "{}", header.trim_end());
             for row in &self.rows {
                 let v = |s: &Option<SideResult>| s.as_ref().map_or("-", |s| s.verdict.label());
                 let mark = if self.same_dut {
@@ -349,8 +358,14 @@ impl DiffReport {
     /// GitHub-flavoured Markdown for a PR comment or `$GITHUB_STEP_SUMMARY`.
     pub fn markdown(&self) -> String {
         let mut o = String::new();
-        let (la, ra) = (&self.left.dut.agent, &self.right.dut.agent);
-        let _ = writeln!(o, "### wsim: `{}` vs `{}`\n", md_code(la), md_code(ra));
+        let _ = writeln!(
+            o,
+            "### wsim: `{}` vs `{}`\n",
+            md_code(&self.left.dut.agent),
+            md_code(&self.right.dut.agent)
+        );
+        let (la, ra) = self.labels();
+        let (la, ra) = (&la, &ra);
         if self.same_dut {
             let _ =
                 writeln!(o, "Same DUT: the right run compared with the left as its baseline.\n");
