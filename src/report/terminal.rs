@@ -109,9 +109,10 @@ impl Terminal {
         if let Some(i) = &self.info {
             writeln!(
                 out,
-                "wsim {} · DUT {} · world {} · seed {}",
+                "wsim {} · DUT {} · profile {} · world {} · seed {}",
                 i.tool_version,
                 i.dut.describe(),
+                i.profile,
                 i.world,
                 i.seed
             )?;
