@@ -275,6 +275,17 @@ impl DiffReport {
         }
     }
 
+    /// A remark when the two runs were made in different worlds: scenarios of one world
+    /// only are then skipped on one side whatever the DUTs do.
+    fn world_note(&self) -> Option<String> {
+        (self.left.world != self.right.world).then(|| {
+            format!(
+                "the runs were made in different worlds ({} and {}): scenarios of one world only are skipped on the other side",
+                self.left.world, self.right.world
+            )
+        })
+    }
+
     /// The names of the two sides in tables: the DUTs' agent names, or `old` and `new`
     /// for two runs of the same DUT (or of DUTs that share a name).
     fn labels(&self) -> (String, String) {
@@ -306,6 +317,9 @@ impl DiffReport {
                 .map(|d| format!("{} {} -> {}", d.field, d.left, d.right))
                 .collect();
             let _ = writeln!(o, "DIFFERENT DUTs ({})", what.join(", "));
+        }
+        if let Some(note) = self.world_note() {
+            let _ = writeln!(o, "note: {note}");
         }
         o.push('\n');
         if !self.rows.is_empty() {
@@ -400,6 +414,9 @@ impl DiffReport {
             let _ = writeln!(o, "| {name} | {} | {} |", f(&self.left), f(&self.right));
         }
         let _ = writeln!(o, "\n{}.\n", capitalise(&self.headline()));
+        if let Some(note) = self.world_note() {
+            let _ = writeln!(o, "_Note: {}._\n", md_cell(&note));
+        }
         if !self.rows.is_empty() {
             let mark_col = if self.same_dut { " change |" } else { "" };
             let _ = writeln!(
@@ -409,7 +426,15 @@ impl DiffReport {
                 md_code(ra),
                 if self.same_dut { "---|" } else { "" }
             );
-            for row in &self.rows {
+            for (shown, row) in self.rows.iter().enumerate() {
+                if o.len() > MARKDOWN_BUDGET {
+                    let _ = writeln!(
+                        o,
+                        "\n… and {} more (`wsim report diff --format json` lists every one).",
+                        self.rows.len() - shown
+                    );
+                    break;
+                }
                 let cell = |s: &Option<SideResult>| match s {
                     None => "_not in this run_".to_string(),
                     Some(s) => {
@@ -442,6 +467,10 @@ impl DiffReport {
         o
     }
 }
+
+/// Past this many bytes the Markdown lists no more scenarios (a GitHub comment holds
+/// 65536 characters), saying how many it left out.
+const MARKDOWN_BUDGET: usize = 60_000;
 
 /// A row of the Markdown table of the two runs: its name and how to show a side.
 type Field = (&'static str, fn(&DiffSide) -> String);
@@ -629,6 +658,28 @@ mod tests {
         );
         assert_eq!(same.exit_code(), exit::SUCCESS);
         assert!(same.terminal().contains("no outcome differs (1 scenarios compared)"));
+    }
+
+    #[test]
+    fn a_long_markdown_table_stops_within_a_comments_size_and_says_how_many_are_left() {
+        let host = DutRecord::host(Profile::Idf6, &Sdkconfig::default());
+        let other = DutRecord::host(Profile::Idf55, &Sdkconfig::default());
+        let long = "x".repeat(1000);
+        let ids: Vec<String> = (0..500).map(|i| format!("s{i:03}")).collect();
+        let left = summary(host, ids.iter().map(|i| entry(i, Verdict::Pass, None, None)).collect());
+        let mut right = summary(
+            other,
+            ids.iter().map(|i| entry(i, Verdict::Fail, Some(&long), Some(1))).collect(),
+        );
+        right.world = "sim".into();
+        let d = DiffReport::new("l", &left, "r", &right);
+        let md = d.markdown();
+        assert!(md.len() < 65_536, "{}", md.len());
+        let shown = md.lines().filter(|l| l.starts_with("| `s")).count();
+        assert!(shown > 50 && shown < 500, "{shown}");
+        assert!(md.contains(&format!("… and {} more", 500 - shown)), "{}", &md[md.len() - 200..]);
+        assert!(md.contains("different worlds (real and sim)"));
+        assert!(d.terminal().contains("note: the runs were made in different worlds"));
     }
 
     #[test]
