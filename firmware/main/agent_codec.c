@@ -1151,7 +1151,7 @@ static bool rp_call(rp_t *r, int obj, ac_call_t *c, bool inline_only)
     }
     c->kind = (ac_call_kind_t)k;
     const char *cn = CALL_NAMES[k];
-    int64_t v;
+    int64_t v = 0;
     bool has;
     bool need_timeout = false, need_data = false;
     switch (c->kind) {
@@ -1426,7 +1426,7 @@ static bool rp_reaction(rp_t *r, int obj, ac_reaction_t *x)
     if (!kind) {
         return rp_err(r, "reaction: kind missing%s%s", "", "");
     }
-    int64_t v;
+    int64_t v = 0;
     bool ok = true;
     if (!strcmp(kind, "call")) {
         x->kind = AC_REACT_CALL;
