@@ -154,7 +154,7 @@ fn crc_base64_and_classification_agree_with_rust() {
             2 => l.insert(at, xorshift(&mut st) as u8),
             _ => l = (0..(r % 80)).map(|_| xorshift(&mut st) as u8).collect(),
         }
-        if r % 7 == 0 {
+        if r.is_multiple_of(7) {
             l.splice(0..0, b"@W1 ".iter().copied());
         }
         lines.push((l, 64 + (r % 3) as usize * 16));
@@ -327,7 +327,7 @@ fn requests() -> Vec<HostMsg> {
         network_timeout_ms: 10_000,
         ping_interval_sec: 9,
     };
-    let reactions = vec![
+    let reactions = [
         ReactionSpec::Echo { timeout: 9 },
         ReactionSpec::CloseAfter { messages: 2, code: 1000, reason: b"x".to_vec(), timeout: 1 },
         ReactionSpec::Call {
