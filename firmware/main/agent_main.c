@@ -144,6 +144,19 @@ static void send_err(uint64_t id, const char *fmt, ...)
 
 static const char *const ABILITIES[] = {"global_ca", "background"};
 
+/* esp_get_idf_version() is `git describe` of the IDF tree; a tree without git history
+ * (a prepared copy, an archive) says "HEAD-HASH-NOTFOUND": the version macros then. */
+static const char *idf_version(void)
+{
+    static char v[48];
+    const char *d = esp_get_idf_version();
+    if (d && d[0] == 'v' && d[1] >= '0' && d[1] <= '9') {
+        return d;
+    }
+    snprintf(v, sizeof v, "v%d.%d.%d", ESP_IDF_VERSION_MAJOR, ESP_IDF_VERSION_MINOR, ESP_IDF_VERSION_PATCH);
+    return v;
+}
+
 static void send_hello(void)
 {
     ac_hello_t h = {
@@ -153,7 +166,7 @@ static void send_hello(void)
 #else
         .chip = CONFIG_IDF_TARGET,
 #endif
-        .idf = esp_get_idf_version(),
+        .idf = idf_version(),
         .client = WSIM_CLIENT_VERSION,
         .heap = esp_get_free_heap_size(),
 #ifdef CONFIG_ESP_TLS_INSECURE
