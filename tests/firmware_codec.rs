@@ -37,24 +37,31 @@ fn driver() -> Option<PathBuf> {
     static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let exe = dir.join(format!("codec_driver_{n}"));
-    let out = Command::new(&cc)
-        .args(["-std=c11", "-D_DEFAULT_SOURCE", "-Wall", "-Wextra", "-Werror", "-O1", "-I"])
-        .arg(root.join("firmware/main"))
-        .arg(root.join("firmware/main/agent_codec.c"))
-        .arg(root.join("firmware/test/codec_driver.c"))
-        .arg("-o")
-        .arg(&exe)
-        .output();
-    match out {
-        Err(e) => {
-            eprintln!("SKIP firmware codec tests: no C compiler ({cc}: {e})");
-            None
+    // With AddressSanitizer and UBSan where the compiler has them (memory errors and
+    // undefined behaviour in the codec fail the tests), plainly otherwise.
+    let sanitized: &[&str] = &["-g", "-fsanitize=address,undefined", "-fno-sanitize-recover=all"];
+    let mut last = String::new();
+    for extra in [sanitized, &[][..]] {
+        let out = Command::new(&cc)
+            .args(["-std=c11", "-D_DEFAULT_SOURCE", "-Wall", "-Wextra", "-Werror", "-O1"])
+            .args(extra)
+            .arg("-I")
+            .arg(root.join("firmware/main"))
+            .arg(root.join("firmware/main/agent_codec.c"))
+            .arg(root.join("firmware/test/codec_driver.c"))
+            .arg("-o")
+            .arg(&exe)
+            .output();
+        match out {
+            Err(e) => {
+                eprintln!("SKIP firmware codec tests: no C compiler ({cc}: {e})");
+                return None;
+            }
+            Ok(o) if o.status.success() => return Some(exe),
+            Ok(o) => last = String::from_utf8_lossy(&o.stderr).into_owned(),
         }
-        Ok(o) if !o.status.success() => {
-            panic!("the firmware codec does not compile:\n{}", String::from_utf8_lossy(&o.stderr))
-        }
-        Ok(_) => Some(exe),
     }
+    panic!("the firmware codec does not compile:\n{last}")
 }
 
 /// Runs the driver on `cmds`, one answer line per command.
@@ -74,7 +81,15 @@ fn run(exe: &PathBuf, cmds: &[String]) -> Vec<String> {
     let writer = std::thread::spawn(move || stdin.write_all(input.as_bytes()).unwrap());
     let out = child.wait_with_output().unwrap();
     writer.join().unwrap();
-    assert!(out.status.success(), "the driver failed: {:?}", out.status);
+    let _ = std::fs::remove_file(exe);
+    if let Some(dir) = exe.parent() {
+        let _ = std::fs::remove_dir(dir); // once the last test's driver is gone
+    }
+    assert!(
+        out.status.success(),
+        "the driver failed ({:?}; a sanitizer report is on stderr)",
+        out.status
+    );
     let text = String::from_utf8(out.stdout).unwrap();
     let lines: Vec<String> = text.lines().map(str::to_string).collect();
     assert_eq!(lines.len(), cmds.len(), "one answer per command");
