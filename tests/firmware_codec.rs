@@ -28,15 +28,17 @@ fn unhex(s: &str) -> Vec<u8> {
     (0..s.len() / 2).map(|i| u8::from_str_radix(&s[2 * i..2 * i + 2], 16).unwrap()).collect()
 }
 
-/// Builds the driver; `None` (with the reason printed) when there is no C compiler.
+/// The driver, built once per test run (in Cargo's test scratch folder); `None` (with
+/// the reason printed) when there is no C compiler.
 fn driver() -> Option<PathBuf> {
+    static DRIVER: std::sync::OnceLock<Option<PathBuf>> = std::sync::OnceLock::new();
+    DRIVER.get_or_init(build_driver).clone()
+}
+
+fn build_driver() -> Option<PathBuf> {
     let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let dir = std::env::temp_dir().join(format!("wsim-codec-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let exe = dir.join(format!("codec_driver_{n}"));
+    let exe = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("firmware_codec_driver");
     // With AddressSanitizer and UBSan where the compiler has them (memory errors and
     // undefined behaviour in the codec fail the tests), plainly otherwise.
     let sanitized: &[&str] = &["-g", "-fsanitize=address,undefined", "-fno-sanitize-recover=all"];
@@ -81,10 +83,6 @@ fn run(exe: &PathBuf, cmds: &[String]) -> Vec<String> {
     let writer = std::thread::spawn(move || stdin.write_all(input.as_bytes()).unwrap());
     let out = child.wait_with_output().unwrap();
     writer.join().unwrap();
-    let _ = std::fs::remove_file(exe);
-    if let Some(dir) = exe.parent() {
-        let _ = std::fs::remove_dir(dir); // once the last test's driver is gone
-    }
     assert!(
         out.status.success(),
         "the driver failed ({:?}; a sanitizer report is on stderr)",
