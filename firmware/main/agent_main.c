@@ -336,7 +336,8 @@ typedef struct {
 
 struct client_slot {
     bool used;
-    char name[AC_MAX_CLIENT_NAME + 1]; /* "" once another init took the name */
+    char name[AC_MAX_CLIENT_NAME + 1]; /* for look-ups: "" once another init took the name */
+    char ev_name[AC_MAX_CLIENT_NAME + 1]; /* in its events and handler calls, always */
     esp_websocket_client_handle_t h;   /* NULL: init failed, or destroyed */
     bool destroy_on_exit;
     ac_config_t cfg;                    /* the strings the config points at */
@@ -390,7 +391,7 @@ static void on_event(void *arg, esp_event_base_t base, int32_t id, void *event_d
     uint8_t digest[32];
     const esp_websocket_error_codes_t *e = &d->error_handle;
     ac_event_msg_t m = {
-        .client = c->name[0] ? c->name : "?",
+        .client = c->ev_name,
         .ms = now_ms(),
         .event = ev,
         .op_code = d->op_code,
@@ -430,7 +431,7 @@ static void on_event(void *arg, esp_event_base_t base, int32_t id, void *event_d
 static void report_hcall(reaction_t *r, const char *function, int64_t ret)
 {
     ac_buf_t b = {0};
-    ac_body_hcall(&b, r->slot->name[0] ? r->slot->name : "?", now_ms(), (unsigned)r->index, function, ret);
+    ac_body_hcall(&b, r->slot->ev_name, now_ms(), (unsigned)r->index, function, ret);
     out_body(&b);
 }
 
@@ -700,6 +701,7 @@ static void op_init(ac_request_t *q)
         old->name[0] = 0;
     }
     memcpy(c->name, q->client, sizeof c->name);
+    memcpy(c->ev_name, q->client, sizeof c->ev_name);
     c->h = esp_websocket_client_init(&cfg);
     if (c->h) {
         esp_websocket_register_events(c->h, WEBSOCKET_EVENT_ANY, on_event, c);
