@@ -502,6 +502,7 @@ mod tests {
         let report = |id: &str| ScenarioReport {
             sdkconfig: Default::default(),
             dut_log: Vec::new(),
+            drawn: BTreeMap::new(),
             id: id.into(),
             name: id.into(),
             tags: vec![],

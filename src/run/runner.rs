@@ -142,6 +142,7 @@ impl Identity {
             servers: Default::default(),
             sdkconfig: Vec::new(),
             dut_log: Vec::new(),
+            drawn: Default::default(),
         }
     }
 

@@ -2,6 +2,7 @@
 //! validation and lowering into a ready-to-run [`Plan`], payload generators, limits,
 //! and the JSON Schema.
 
+mod draw;
 mod files;
 mod limits;
 mod load;
@@ -12,6 +13,7 @@ mod payload;
 mod plan;
 mod template;
 
+pub use draw::{Choice, DrawSite, Drawn, Draws, MAX_DRAW_SITES, MAX_ONE_OF};
 pub use limits::*;
 pub use load::{LoadedScenario, ScenarioError, discover, load_all, load_scenario, parse_scenario};
 pub use model::*;
