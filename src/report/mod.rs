@@ -6,6 +6,7 @@ mod case;
 mod html;
 mod junit;
 mod summary;
+mod sweep;
 mod terminal;
 
 use std::panic::AssertUnwindSafe;
@@ -17,6 +18,10 @@ pub use case::{behavior, behavior_close, case_json, case_stem, remote_close_code
 pub use html::{case_html, esc, index_html};
 pub use junit::junit_xml;
 pub use summary::{Counts, RunState, Summary, SummaryEntry};
+pub use sweep::{
+    CASES_PER_SIGNATURE, FailureGroup, MAX_SIGNATURES, PASSING_SAMPLE, PassingSeed, SweepReport,
+    SweepScenario, SweepSection, rerun_command, signature,
+};
 pub use terminal::Terminal;
 
 use crate::run::{RunEvent, RunInfo, ScenarioReport, Verdict, panic_message};
