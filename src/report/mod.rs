@@ -507,7 +507,7 @@ mod tests {
         let report = |id: &str| ScenarioReport {
             sdkconfig: Default::default(),
             dut_log: Vec::new(),
-            drawn: BTreeMap::new(),
+            drawn: Default::default(),
             id: id.into(),
             name: id.into(),
             tags: vec![],

@@ -475,7 +475,7 @@ impl SweepReport {
         let reps: Vec<ScenarioReport> = self
             .tallies
             .iter()
-            .filter_map(|(id, t)| {
+            .map(|(id, t)| {
                 let groups = t.sorted_groups();
                 let first_fail = groups
                     .iter()
@@ -523,7 +523,7 @@ impl SweepReport {
                     ),
                     _ => format!("{} of {runs} seeds passed", t.passed),
                 });
-                Some(r)
+                r
             })
             .collect();
         let planned = self.ids.len().max(reps.len());
