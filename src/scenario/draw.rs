@@ -391,6 +391,54 @@ impl Draws {
     }
 }
 
+/// The scenario format's JSON Schema with randomised numbers: every integer also
+/// accepts `{ between = [lo, hi] }` or `{ one_of = [a, …] }` (`$defs.RandomisedNumber`).
+pub fn schema_with_ranges(mut schema: Value) -> Value {
+    fn walk(v: &mut Value) {
+        match v {
+            Value::Object(m) => {
+                m.values_mut().for_each(walk);
+                let integer = match m.get("type") {
+                    Some(Value::String(t)) => t == "integer",
+                    Some(Value::Array(a)) => a.iter().any(|t| t == "integer"),
+                    _ => false,
+                };
+                if integer {
+                    let plain = Value::Object(std::mem::take(m));
+                    m.insert(
+                        "anyOf".into(),
+                        serde_json::json!([plain, { "$ref": "#/$defs/RandomisedNumber" }]),
+                    );
+                }
+            }
+            Value::Array(a) => a.iter_mut().for_each(walk),
+            _ => {}
+        }
+    }
+    walk(&mut schema);
+    let range = serde_json::json!({
+        "description": "A number drawn from the scenario seed: any integer from lo to hi (both included), or one of a list.",
+        "oneOf": [
+            {
+                "type": "object",
+                "properties": { "between": { "type": "array", "items": { "type": "integer" }, "minItems": 2, "maxItems": 2 } },
+                "required": ["between"],
+                "additionalProperties": false
+            },
+            {
+                "type": "object",
+                "properties": { "one_of": { "type": "array", "items": { "type": "integer" }, "minItems": 1, "maxItems": MAX_ONE_OF } },
+                "required": ["one_of"],
+                "additionalProperties": false
+            }
+        ]
+    });
+    if let Some(defs) = schema.get_mut("$defs").and_then(Value::as_object_mut) {
+        defs.insert("RandomisedNumber".into(), range);
+    }
+    schema
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -436,6 +484,15 @@ mod tests {
         assert!(e.message.contains("not an integer"));
         assert_eq!(e.path.to_string(), "x.one_of[1]");
         assert!(bad(serde_json::json!({ "between": [1, 2], "x": 1 })).message.contains("only"));
+    }
+
+    #[test]
+    fn the_schema_lets_every_integer_be_randomised() {
+        let s = crate::scenario::json_schema();
+        assert!(s["$defs"]["RandomisedNumber"]["oneOf"].is_array());
+        let w = &s["properties"]["timeout_ms"]["anyOf"];
+        assert_eq!(w[0]["type"], "integer", "{w}");
+        assert_eq!(w[1]["$ref"], "#/$defs/RandomisedNumber");
     }
 
     #[test]

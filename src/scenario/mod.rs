@@ -21,7 +21,9 @@ pub use payload::{Payload, PayloadError, PayloadGen, parse_hex};
 pub use plan::*;
 pub use template::{AddrPart, ServerAddr, Template};
 
-/// The JSON Schema of the scenario format.
+/// The JSON Schema of the scenario format (every integer may be randomised).
 pub fn json_schema() -> serde_json::Value {
-    serde_json::to_value(schemars::schema_for!(Scenario)).unwrap_or_default()
+    draw::schema_with_ranges(
+        serde_json::to_value(schemars::schema_for!(Scenario)).unwrap_or_default(),
+    )
 }
