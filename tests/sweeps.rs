@@ -309,3 +309,40 @@ fn the_command_line_sweeps_refuses_the_real_world_and_snapshots() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stdout));
 }
+
+#[test]
+fn a_rerun_from_a_folder_sweep_keeps_the_scenario_id_and_so_its_draws() {
+    let root = temp("folder");
+    std::fs::create_dir_all(root.join("sub")).unwrap();
+    std::fs::copy(FIXTURE, root.join("sub/partly-failing.toml")).unwrap();
+    let dir = temp("folder-report");
+    let out = Command::new(env!("CARGO_BIN_EXE_wsim"))
+        .arg("run")
+        .arg(&root)
+        .args(["--seed-range", "0..40", "--report-dir"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let rerun = text.lines().find_map(|l| l.trim().strip_prefix("rerun: wsim ")).unwrap();
+    assert!(rerun.contains("--filter sub/partly-failing"), "{rerun}");
+    let drew = text.lines().find(|l| l.contains(" drew ")).unwrap().split(" drew ").nth(1).unwrap();
+    let again = temp("folder-rerun");
+    let out = Command::new(env!("CARGO_BIN_EXE_wsim"))
+        .args(rerun.split_whitespace())
+        .arg("--report-dir")
+        .arg(&again)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stdout));
+    let v: Value =
+        serde_json::from_str(&std::fs::read_to_string(again.join("summary.json")).unwrap())
+            .unwrap();
+    assert_eq!(v["scenarios"][0]["id"], "sub/partly-failing");
+    let case = v["scenarios"][0]["case_file"].as_str().unwrap();
+    let case: Value =
+        serde_json::from_str(&std::fs::read_to_string(again.join(case)).unwrap()).unwrap();
+    let latency = case["drawn"]["faults[0].toxic.latency_ms"].as_i64().unwrap();
+    assert!(drew.contains(&format!("faults[0].toxic.latency_ms={latency}")), "{drew} vs {latency}");
+}

@@ -107,12 +107,27 @@ fn shell_word(s: &str) -> String {
     }
 }
 
+/// What a rerun names so that the scenario keeps its id (the id is mixed into its
+/// seed): the file when its id is its file name (or set in the file), else the folder
+/// the id is relative to.
+fn rerun_target(file: &Path, id: &str) -> String {
+    let stem = file.with_extension("").to_string_lossy().replace('\\', "/");
+    let own_name = file.file_stem().is_some_and(|n| n.to_string_lossy() == id);
+    match stem.strip_suffix(id) {
+        Some(root) if !own_name && (root.is_empty() || root.ends_with('/')) => {
+            let root = root.trim_end_matches('/');
+            if root.is_empty() { ".".to_string() } else { root.to_string() }
+        }
+        _ => file.to_string_lossy().into_owned(),
+    }
+}
+
 /// The command that reruns one scenario under one run seed; `flags` are the run's
 /// other flags (profile, build options) as words.
 pub fn rerun_command(file: &Path, id: &str, run_seed: u64, flags: &[String]) -> String {
     let mut c = format!(
         "wsim run {} --seed {run_seed} --filter {}",
-        shell_word(&file.to_string_lossy()),
+        shell_word(&rerun_target(file, id)),
         shell_word(id)
     );
     for f in flags {
@@ -716,6 +731,20 @@ mod tests {
         assert!(s.contains("expected 1000, got 1006"), "{s}");
         assert!(s.contains("arrived after N ms, expected at least N ms"), "{s}");
         assert_eq!(normalise_times("idf6 0x8006 t=5 7ms"), "idf6 0x8006 t=N Nms");
+    }
+
+    #[test]
+    fn rerun_commands_keep_the_id() {
+        let c = |f: &str, id: &str| rerun_command(Path::new(f), id, 1, &[]);
+        assert_eq!(c("s/x.toml", "x"), "wsim run s/x.toml --seed 1 --filter x");
+        assert_eq!(
+            c("scenarios/sweeps/a.toml", "sweeps/a"),
+            "wsim run scenarios --seed 1 --filter sweeps/a"
+        );
+        assert_eq!(c("sweeps/a.toml", "sweeps/a"), "wsim run . --seed 1 --filter sweeps/a");
+        // An id set in the file travels with it.
+        assert_eq!(c("s/x.toml", "custom"), "wsim run s/x.toml --seed 1 --filter custom");
+        assert_eq!(c("s/ab.toml", "b"), "wsim run s/ab.toml --seed 1 --filter b");
     }
 
     #[test]
