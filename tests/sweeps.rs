@@ -345,4 +345,6 @@ fn a_rerun_from_a_folder_sweep_keeps_the_scenario_id_and_so_its_draws() {
         serde_json::from_str(&std::fs::read_to_string(again.join(case)).unwrap()).unwrap();
     let latency = case["drawn"]["faults[0].toxic.latency_ms"].as_i64().unwrap();
     assert!(drew.contains(&format!("faults[0].toxic.latency_ms={latency}")), "{drew} vs {latency}");
+    // The summary of a single run records the draws too.
+    assert_eq!(v["scenarios"][0]["drawn"]["faults[0].toxic.latency_ms"], latency);
 }
