@@ -4,3 +4,4 @@ pub mod agent;
 pub mod connect;
 pub mod run;
 pub mod serve;
+pub mod sweep;

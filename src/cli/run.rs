@@ -11,7 +11,7 @@ use wsim::dut::agent::{AgentDut, DutSpec};
 use wsim::esp::{Profile, Sdkconfig, SdkconfigError};
 use wsim::exit;
 use wsim::report::{DiffFormat, DiffReport, DutRecord, ReportDir, Summary, Terminal, diff};
-use wsim::run::{RunEvent, RunOptions, Selection, StopSignal, panic_message, run_until};
+use wsim::run::{RunEvent, RunOptions, SeedRange, Selection, StopSignal, panic_message, run_until};
 use wsim::scenario::{LoadedScenario, ScenarioError, World, load_all};
 
 /// Options of `wsim run`.
@@ -65,6 +65,24 @@ pub struct RunArgs {
     /// in the real world only.
     #[arg(long, default_value = "host", value_parser = DutSpec::parse)]
     pub dut: DutSpec,
+    /// Seed sweep: run every selected scenario under N run seeds, from --seed (default
+    /// 0) on, in the simulated world; failures are grouped with the seed that reruns
+    /// them.
+    #[arg(long, value_name = "N", conflicts_with = "seed_range")]
+    pub seeds: Option<u64>,
+    /// Seed sweep over the run seeds A..B (B excluded) or A..=B (B included).
+    #[arg(long, value_name = "A..B", value_parser = SeedRange::parse, conflicts_with = "seed")]
+    pub seed_range: Option<SeedRange>,
+}
+
+impl RunArgs {
+    /// The seeds of a sweep (`--seeds`, `--seed-range`), if one is asked for.
+    fn sweep_seeds(&self) -> Result<Option<SeedRange>, String> {
+        match (self.seeds, self.seed_range) {
+            (Some(n), _) => SeedRange::counted(self.seed.unwrap_or(0), n).map(Some),
+            (None, r) => Ok(r),
+        }
+    }
 }
 
 /// The build options given as `KEY=VALUE` lines, checked as Kconfig would.
@@ -121,13 +139,13 @@ fn report_errors(errors: &[ScenarioError]) -> i32 {
 
 /// Ctrl-C (SIGINT) as a stream. On Unix the handler is installed when this is made, so
 /// no interrupt between setup and the run kills the process without a report.
-struct Interrupts {
+pub(super) struct Interrupts {
     #[cfg(unix)]
     sig: Option<tokio::signal::unix::Signal>,
 }
 
 impl Interrupts {
-    fn install() -> Interrupts {
+    pub(super) fn install() -> Interrupts {
         #[cfg(unix)]
         {
             use tokio::signal::unix::{SignalKind, signal};
@@ -141,7 +159,7 @@ impl Interrupts {
     }
 
     /// The next interrupt (pending forever if none can be caught).
-    async fn next(&mut self) {
+    pub(super) async fn next(&mut self) {
         #[cfg(unix)]
         match &mut self.sig {
             Some(s) => {
@@ -206,6 +224,19 @@ fn survive<T>(what: &str, f: impl FnOnce() -> T) -> Option<T> {
 /// write the final files. Ctrl-C stops the run (running scenarios: `error`
 /// "interrupted"), keeps what finished and exits 130; a second Ctrl-C exits at once.
 pub async fn run_cmd(args: RunArgs) -> i32 {
+    let sweep_seeds = match args.sweep_seeds() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit::BAD_INPUT;
+        }
+    };
+    if sweep_seeds.is_some() && (args.world != World::Sim || !args.dut.is_host()) {
+        eprintln!(
+            "error: a seed sweep (--seeds, --seed-range) runs the host model in the simulated world only: drop --world real / --dut (rerun one seed there with --seed N)"
+        );
+        return exit::BAD_INPUT;
+    }
     let scenarios = match load_all(&args.paths) {
         Ok(s) => s,
         Err(e) => return report_errors(&e),
@@ -309,6 +340,11 @@ pub async fn run_cmd(args: RunArgs) -> i32 {
         world: args.world,
         sdkconfig,
     };
+    if let Some(seeds) = sweep_seeds {
+        let flags = rerun_flags(&args, profile);
+        let sweep = super::sweep::Sweep { scenarios: selected, options, seeds, pki, flags };
+        return super::sweep::sweep_cmd(sweep, reports, baseline).await;
+    }
     let stop = StopSignal::new();
     let mut interrupts = Interrupts::install();
     let (stop2, dir2) = (stop.clone(), reports.dir().to_path_buf());
@@ -402,6 +438,18 @@ pub async fn run_cmd(args: RunArgs) -> i32 {
         return if regressions.is_empty() { exit::SUCCESS } else { exit::FAILED };
     }
     if c.failed + c.errors == 0 { exit::SUCCESS } else { exit::FAILED }
+}
+
+/// The flags a rerun of one seed needs besides the file, seed and filter.
+fn rerun_flags(args: &RunArgs, profile: Profile) -> Vec<String> {
+    let mut f = Vec::new();
+    if profile != Profile::Idf6 {
+        f.extend(["--profile".to_string(), profile.name().to_string()]);
+    }
+    for l in &args.sdkconfig {
+        f.extend(["--sdkconfig".to_string(), l.clone()]);
+    }
+    f
 }
 
 fn a_describe(a: &AgentDut) -> String {

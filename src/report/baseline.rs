@@ -97,6 +97,7 @@ mod tests {
                     failed_step: None,
                     seed: 0,
                     case_file: String::new(),
+                    drawn: Default::default(),
                 })
                 .collect(),
         }

@@ -129,6 +129,12 @@ pub fn case_json(agent: &str, dut: &DutRecord, index: usize, r: &ScenarioReport)
         "trace": r.trace,
         "servers": r.servers,
     });
+    // The randomised numbers and what this seed drew.
+    if !r.drawn.is_empty()
+        && let Some(m) = case.as_object_mut()
+    {
+        m.insert("drawn".into(), json!(r.drawn));
+    }
     // An external DUT's log output, when it printed any.
     if !r.dut_log.is_empty()
         && let Some(m) = case.as_object_mut()

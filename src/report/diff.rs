@@ -557,6 +557,7 @@ mod tests {
             failed_step: step,
             seed: 0,
             case_file: String::new(),
+            drawn: Default::default(),
         }
     }
 

@@ -8,6 +8,7 @@ mod dut;
 mod html;
 mod junit;
 mod summary;
+mod sweep;
 mod terminal;
 
 use std::panic::AssertUnwindSafe;
@@ -21,6 +22,10 @@ pub use dut::{DutRecord, LinkKind, agent_name, slug_safe};
 pub use html::{case_html, esc, index_html};
 pub use junit::junit_xml;
 pub use summary::{Counts, RunState, Summary, SummaryEntry};
+pub use sweep::{
+    CASES_PER_SIGNATURE, FailureGroup, MAX_SIGNATURES, PASSING_SAMPLE, PassingSeed, SweepReport,
+    SweepScenario, SweepSection, rerun_command, signature,
+};
 pub use terminal::Terminal;
 
 use crate::run::{RunEvent, RunInfo, ScenarioReport, Verdict, panic_message};
@@ -520,6 +525,7 @@ mod tests {
         let report = |id: &str| ScenarioReport {
             sdkconfig: Default::default(),
             dut_log: Vec::new(),
+            drawn: Default::default(),
             id: id.into(),
             name: id.into(),
             tags: vec![],
@@ -627,6 +633,7 @@ mod tests {
             seed: 1,
             trace: vec![],
             servers: Default::default(),
+            drawn: Default::default(),
         };
         r.on_event(&RunEvent::ScenarioFinished(Box::new(report))).unwrap();
         r.on_event(&RunEvent::RunFinished { wall_ms: 1, interrupted: false }).unwrap();

@@ -61,6 +61,9 @@ pub struct SummaryEntry {
     pub seed: u64,
     /// The case file, relative to the report folder.
     pub case_file: String,
+    /// The values its randomised numbers drew, by key path (absent when it has none).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub drawn: std::collections::BTreeMap<String, i64>,
 }
 
 /// Where the run stood when `summary.json` was written.
@@ -157,6 +160,7 @@ impl Summary {
                     failed_step: r.failed_step,
                     seed: r.seed,
                     case_file: case_file(&r.id),
+                    drawn: r.drawn.clone(),
                 })
                 .collect(),
         }

@@ -108,7 +108,7 @@ impl StopSignal {
 
 /// What a report needs to know about a scenario that produced none itself.
 #[derive(Debug, Clone)]
-struct Identity {
+pub(super) struct Identity {
     id: String,
     name: String,
     tags: Vec<String>,
@@ -117,7 +117,7 @@ struct Identity {
 }
 
 impl Identity {
-    fn of(s: &LoadedScenario, run_seed: u64) -> Identity {
+    pub(super) fn of(s: &LoadedScenario, run_seed: u64) -> Identity {
         Identity {
             id: s.id.clone(),
             name: s.name().to_string(),
@@ -128,7 +128,7 @@ impl Identity {
     }
 
     /// An `error` report with `detail`.
-    fn error(&self, detail: String, wall_ms: u64) -> ScenarioReport {
+    pub(super) fn error(&self, detail: String, wall_ms: u64) -> ScenarioReport {
         ScenarioReport {
             id: self.id.clone(),
             name: self.name.clone(),
@@ -144,6 +144,7 @@ impl Identity {
             servers: Default::default(),
             sdkconfig: Vec::new(),
             dut_log: Vec::new(),
+            drawn: Default::default(),
         }
     }
 
@@ -171,7 +172,7 @@ pub const REAL_WALL_SLACK: Duration = Duration::from_secs(30);
 
 /// Runs one scenario on the current thread, in a runtime of its own, until it ends, a
 /// wall-clock watchdog fires, or `stop` is given.
-fn run_on_own_runtime(
+pub(super) fn run_on_own_runtime(
     s: &LoadedScenario,
     ctx: &RunContext,
     who: &Identity,
