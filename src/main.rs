@@ -39,6 +39,9 @@ enum Command {
     /// Serve the client model over the agent protocol (stdin/stdout or --listen): the
     /// reference agent, and the DUT of `wsim run --dut exec:"wsim agent"`.
     Agent(cli::agent::AgentArgs),
+    /// Play Autobahn|Testsuite's fuzzingserver catalogue (517 cases) against the client
+    /// model or an agent DUT and write Autobahn's reports.
+    Conformance(Box<cli::conformance::ConformanceArgs>),
     /// Work with report folders.
     #[command(subcommand)]
     Report(ReportCommand),
@@ -87,6 +90,7 @@ fn main() {
             Command::Certs(args) => cli::serve::certs_cmd(args),
             Command::Agent(args) => cli::agent::agent_cmd(args).await,
             Command::Report(ReportCommand::Diff(args)) => cli::run::diff_cmd(args),
+            Command::Conformance(args) => cli::conformance::conformance_cmd(*args),
         }
     });
     // Servers and stuck clients must not keep the process alive.

@@ -1,6 +1,7 @@
 //! The command line: clap subcommands, each mapping its outcome to an exit code.
 
 pub mod agent;
+pub mod conformance;
 pub mod connect;
 pub mod run;
 pub mod serve;
