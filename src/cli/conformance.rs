@@ -8,8 +8,8 @@ use std::path::PathBuf;
 use clap::Args;
 
 use wsim::conformance::{
-    Index, ReportWriter, RunConfig, World, behavior_counts, compare, golden_entries, run_cases, select, to_json,
-    write_atomic,
+    Index, ReportWriter, RunConfig, World, behavior_counts, compare, golden_entries, run_cases,
+    select, to_json, write_atomic,
 };
 use wsim::dut::agent::DutSpec;
 use wsim::esp::Profile;
@@ -90,7 +90,10 @@ pub fn conformance_cmd(args: ConformanceArgs) -> i32 {
         }
     };
     if !args.dut.is_host() && args.world == World::Sim {
-        eprintln!("wsim conformance: the DUT {} runs in the real world only (add --world real)", args.dut);
+        eprintln!(
+            "wsim conformance: the DUT {} runs in the real world only (add --world real)",
+            args.dut
+        );
         return exit::BAD_INPUT;
     }
     let golden = match &args.golden {
@@ -112,14 +115,22 @@ pub fn conformance_cmd(args: ConformanceArgs) -> i32 {
                     }
                 },
                 Err(e) => {
-                    eprintln!("wsim conformance: {}: line {}: expected an Autobahn index.json: {e}", p.display(), e.line());
+                    eprintln!(
+                        "wsim conformance: {}: line {}: expected an Autobahn index.json: {e}",
+                        p.display(),
+                        e.line()
+                    );
                     return exit::BAD_INPUT;
                 }
             }
         }
     };
     let agent = args.agent.clone().unwrap_or_else(|| {
-        if args.dut.is_host() { format!("wsim-model-{}", args.profile) } else { args.dut.to_string() }
+        if args.dut.is_host() {
+            format!("wsim-model-{}", args.profile)
+        } else {
+            args.dut.to_string()
+        }
     });
     let mut writer = match ReportWriter::create(&args.report_dir) {
         Ok(w) => w,
@@ -144,7 +155,10 @@ pub fn conformance_cmd(args: ConformanceArgs) -> i32 {
     run_cases(&cfg, &cases, |o| {
         finished += 1;
         if args.verbose {
-            println!("[{finished}/{total}] {} {} / {} ({} ms)", o.file.id, o.verdict.behavior, o.verdict.behavior_close, o.file.duration);
+            println!(
+                "[{finished}/{total}] {} {} / {} ({} ms)",
+                o.file.id, o.verdict.behavior, o.verdict.behavior_close, o.file.duration
+            );
         }
         if let Err(e) = writer.add(&o.file) {
             write_error.get_or_insert(e);
@@ -156,7 +170,10 @@ pub fn conformance_cmd(args: ConformanceArgs) -> i32 {
     let empty = BTreeMap::new();
     let entries = writer.index().get(&agent).unwrap_or(&empty);
     let counts = behavior_counts(entries);
-    let close_bad = entries.values().filter(|e| !matches!(e.behavior_close.as_str(), "OK" | "INFORMATIONAL")).count();
+    let close_bad = entries
+        .values()
+        .filter(|e| !matches!(e.behavior_close.as_str(), "OK" | "INFORMATIONAL"))
+        .count();
     let list: Vec<String> = counts.iter().map(|(k, v)| format!("{v} {k}")).collect();
     println!(
         "{total} cases against {} ({} world) in {:.2} s: {}; {close_bad} with a close verdict other than OK/INFORMATIONAL",
@@ -189,7 +206,12 @@ pub fn conformance_cmd(args: ConformanceArgs) -> i32 {
         eprintln!("wsim conformance: the report in {} is incomplete: {e}", writer.dir().display());
         return exit::INTERNAL;
     }
-    let failed = entries.values().filter(|e| e.behavior == "FAILED" || !matches!(e.behavior_close.as_str(), "OK" | "INFORMATIONAL")).count();
+    let failed = entries
+        .values()
+        .filter(|e| {
+            e.behavior == "FAILED" || !matches!(e.behavior_close.as_str(), "OK" | "INFORMATIONAL")
+        })
+        .count();
     match golden {
         Some(g) => {
             let ids: Vec<String> = cases.iter().map(|c| c.id.to_string()).collect();

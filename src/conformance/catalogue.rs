@@ -44,13 +44,22 @@ pub struct PayloadBuilder {
     len: u64,
     sha1: Sha1,
     head: Vec<u8>,
+    no_hash: bool,
 }
 
 impl PayloadBuilder {
+    /// A builder that keeps length and head only (its SHA-1 stays that of nothing):
+    /// for messages judged by length alone (9.1–9.6).
+    pub fn length_only() -> Self {
+        PayloadBuilder { no_hash: true, ..Default::default() }
+    }
+
     /// Adds the next piece.
     pub fn push(&mut self, bytes: &[u8]) {
         self.len += bytes.len() as u64;
-        self.sha1.update(bytes);
+        if !self.no_hash {
+            self.sha1.update(bytes);
+        }
         let room = Payload::HEAD.saturating_sub(self.head.len());
         self.head.extend_from_slice(&bytes[..room.min(bytes.len())]);
     }
@@ -78,7 +87,9 @@ pub fn render_payload(p: &Payload) -> String {
     // A head cut inside a character is still text up to the cut.
     let text = match std::str::from_utf8(&p.head) {
         Ok(t) => Some(t),
-        Err(e) if !complete && e.error_len().is_none() => std::str::from_utf8(&p.head[..e.valid_up_to()]).ok(),
+        Err(e) if !complete && e.error_len().is_none() => {
+            std::str::from_utf8(&p.head[..e.valid_up_to()]).ok()
+        }
         Err(_) => None,
     };
     match text {
@@ -134,7 +145,9 @@ impl Event {
     pub fn to_json(&self) -> serde_json::Value {
         use serde_json::json;
         match self {
-            Event::Message { payload, binary } => json!(["message", render_payload(payload), binary]),
+            Event::Message { payload, binary } => {
+                json!(["message", render_payload(payload), binary])
+            }
             Event::Ping(p) => json!(["ping", render_payload(p)]),
             Event::Pong(p) => json!(["pong", render_payload(p)]),
             Event::Timeout(t) => json!(["timeout", t]),
@@ -254,15 +267,30 @@ pub struct ExpectedClose {
 impl ExpectedClose {
     /// "me,[1000],clean".
     pub fn me_clean() -> Self {
-        ExpectedClose { closed_by_me: true, codes: vec![1000], require_clean: true, wrong_endpoint_fatal: false }
+        ExpectedClose {
+            closed_by_me: true,
+            codes: vec![1000],
+            require_clean: true,
+            wrong_endpoint_fatal: false,
+        }
     }
     /// "peer,[code]": the client must fail the connection.
     pub fn peer(code: u16) -> Self {
-        ExpectedClose { closed_by_me: false, codes: vec![code], require_clean: false, wrong_endpoint_fatal: false }
+        ExpectedClose {
+            closed_by_me: false,
+            codes: vec![code],
+            require_clean: false,
+            wrong_endpoint_fatal: false,
+        }
     }
     /// The fuzzer closes, the client's code must be in `codes`, clean or not.
     pub fn me(codes: &[u16], clean: bool) -> Self {
-        ExpectedClose { closed_by_me: true, codes: codes.to_vec(), require_clean: clean, wrong_endpoint_fatal: false }
+        ExpectedClose {
+            closed_by_me: true,
+            codes: codes.to_vec(),
+            require_clean: clean,
+            wrong_endpoint_fatal: false,
+        }
     }
 }
 
@@ -317,7 +345,10 @@ impl Case {
     pub fn max_wait_ms(&self) -> u64 {
         match &self.plan {
             Plan::Script { steps, end } => {
-                let delays: u64 = steps.iter().map(|s| if let Step::Delay { ms, .. } = s { *ms } else { 0 }).sum();
+                let delays: u64 = steps
+                    .iter()
+                    .map(|s| if let Step::Delay { ms, .. } = s { *ms } else { 0 })
+                    .sum();
                 let e = match end {
                     End::KillAfter(t) | End::CloseAfter(t) => *t,
                 };
@@ -416,8 +447,14 @@ fn close_payload(code: u16, reason: &[u8]) -> Vec<u8> {
     v
 }
 
-fn repeat(pattern: &[u8], len: usize) -> Vec<u8> {
-    pattern.iter().copied().cycle().take(len).collect()
+/// `pattern` repeated to `len` bytes.
+pub fn repeat(pattern: &[u8], len: usize) -> Vec<u8> {
+    let mut v = Vec::with_capacity(len);
+    while v.len() < len && !pattern.is_empty() {
+        let n = pattern.len().min(len - v.len());
+        v.extend_from_slice(&pattern[..n]);
+    }
+    v
 }
 
 fn id(s: &str) -> CaseId {
@@ -435,7 +472,11 @@ struct B {
 }
 
 impl B {
-    fn new(id: impl Into<String>, description: impl Into<String>, expectation: impl Into<String>) -> B {
+    fn new(
+        id: impl Into<String>,
+        description: impl Into<String>,
+        expectation: impl Into<String>,
+    ) -> B {
         B {
             id: id.into(),
             description: description.into(),
@@ -467,7 +508,8 @@ impl B {
         self
     }
     fn done(self) -> Case {
-        let timed = matches!(self.plan, Plan::Limits { .. } | Plan::Sequence { .. } | Plan::Deflate);
+        let timed =
+            matches!(self.plan, Plan::Limits { .. } | Plan::Sequence { .. } | Plan::Deflate);
         Case {
             id: id(&self.id),
             description: self.description,
@@ -503,14 +545,17 @@ fn build() -> Vec<Case> {
 /// Category 1.
 fn framing(v: &mut Vec<Case>) {
     let sizes = [0usize, 125, 126, 127, 128, 65535, 65536, 65536];
-    for (sub, op, pat, kind) in [(1, TEXT, b"*" as &[u8], "text"), (2, BIN, &[0xFE][..], "binary")] {
+    for (sub, op, pat, kind) in [(1, TEXT, b"*" as &[u8], "text"), (2, BIN, &[0xFE][..], "binary")]
+    {
         for (i, &n) in sizes.iter().enumerate() {
             let payload = repeat(pat, n);
             let mut f = frame(op, &payload);
             let mut d = format!("Send {kind} message with payload of length {n}.");
             if i == 7 {
                 f = f.chop(997);
-                d = format!("Send {kind} message with payload of length {n}. Sent out data in chops of 997 octets.");
+                d = format!(
+                    "Send {kind} message with payload of length {n}. Sent out data in chops of 997 octets."
+                );
             }
             let echo = if op == TEXT { Event::text(&payload) } else { Event::binary(&payload) };
             let kill = if i >= 5 { 10_000 } else { 1000 };
@@ -529,7 +574,11 @@ fn pings(v: &mut Vec<Case>) {
     let simple: [(&str, Vec<u8>, &str); 4] = [
         ("2.1", Vec::new(), "Send ping without payload."),
         ("2.2", b"Hello, world!".to_vec(), "Send ping with small text payload."),
-        ("2.3", vec![0x00, 0xff, 0xfe, 0xfd, 0xfc, 0xfb, 0x00, 0xff], "Send ping with small binary (non UTF-8) payload."),
+        (
+            "2.3",
+            vec![0x00, 0xff, 0xfe, 0xfd, 0xfc, 0xfb, 0x00, 0xff],
+            "Send ping with small binary (non UTF-8) payload.",
+        ),
         ("2.4", vec![0xfe; 125], "Send ping with binary payload of 125 octets."),
     ];
     for (i, p, d) in simple {
@@ -603,7 +652,11 @@ fn reserved(v: &mut Vec<Case>) {
             .close(ExpectedClose::peer(1002))
             .done(),
     );
-    for (i, rsv, how, how_d) in [("3.2", 2, Write::Plain, ""), ("3.3", 3, Write::Sync, ", send one frame after the other (synchronously)"), ("3.4", 4, Write::Chop1, ", send in octet-wise chops")] {
+    for (i, rsv, how, how_d) in [
+        ("3.2", 2, Write::Plain, ""),
+        ("3.3", 3, Write::Sync, ", send one frame after the other (synchronously)"),
+        ("3.4", 4, Write::Chop1, ", send in octet-wise chops"),
+    ] {
         v.push(
             B::new(
                 i,
@@ -649,25 +702,40 @@ fn opcodes(v: &mut Vec<Case>) {
     let hello = b"Hello, world!";
     for (sub, base, kind) in [(1, 3u8, "non-control"), (2, 11u8, "control")] {
         v.push(
-            B::new(format!("4.{sub}.1"), format!("Send frame with reserved {kind} <b>Opcode = {base}</b>."), FAIL)
-                .script(vec![frame(base, b"").step()], End::KillAfter(1000))
-                .ok(vec![])
-                .close(ExpectedClose::peer(1002))
-                .done(),
+            B::new(
+                format!("4.{sub}.1"),
+                format!("Send frame with reserved {kind} <b>Opcode = {base}</b>."),
+                FAIL,
+            )
+            .script(vec![frame(base, b"").step()], End::KillAfter(1000))
+            .ok(vec![])
+            .close(ExpectedClose::peer(1002))
+            .done(),
         );
         v.push(
-            B::new(format!("4.{sub}.2"), format!("Send frame with reserved {kind} <b>Opcode = {}</b> and non-empty payload.", base + 1), FAIL)
-                .script(vec![frame(base + 1, b"reserved opcode payload").step()], End::KillAfter(1000))
-                .ok(vec![])
-                .close(ExpectedClose::peer(1002))
-                .done(),
+            B::new(
+                format!("4.{sub}.2"),
+                format!(
+                    "Send frame with reserved {kind} <b>Opcode = {}</b> and non-empty payload.",
+                    base + 1
+                ),
+                FAIL,
+            )
+            .script(vec![frame(base + 1, b"reserved opcode payload").step()], End::KillAfter(1000))
+            .ok(vec![])
+            .close(ExpectedClose::peer(1002))
+            .done(),
         );
         for k in 3..=5u8 {
             let op = base + k - 1;
             let (p, how, extra): (&[u8], Write, &str) = match k {
                 3 => (b"", Write::Plain, ""),
                 4 => (b"reserved opcode payload", Write::Plain, " and non-empty payload"),
-                _ => (b"reserved opcode payload", Write::Chop1, " and non-empty payload, all sent in octet-wise chops"),
+                _ => (
+                    b"reserved opcode payload",
+                    Write::Chop1,
+                    " and non-empty payload, all sent in octet-wise chops",
+                ),
             };
             v.push(
                 B::new(
@@ -690,31 +758,55 @@ fn fragmentation(v: &mut Vec<Case>) {
     let (f1, f2) = (b"fragment1" as &[u8], b"fragment2" as &[u8]);
     for (i, op, name) in [("5.1", PING, "Ping"), ("5.2", PONG, "Pong")] {
         v.push(
-            B::new(i, format!("Send {name} fragmented into 2 fragments."), "Connection is failed immediately, since control message MUST NOT be fragmented.")
-                .script(vec![frame(op, f1).fin(false).step(), frame(CONT, f2).step()], End::KillAfter(1000))
-                .ok(vec![])
-                .close(ExpectedClose::peer(1002))
-                .done(),
+            B::new(
+                i,
+                format!("Send {name} fragmented into 2 fragments."),
+                "Connection is failed immediately, since control message MUST NOT be fragmented.",
+            )
+            .script(
+                vec![frame(op, f1).fin(false).step(), frame(CONT, f2).step()],
+                End::KillAfter(1000),
+            )
+            .ok(vec![])
+            .close(ExpectedClose::peer(1002))
+            .done(),
         );
     }
-    let hows = [(Write::Plain, ""), (Write::Sync, ", one fragment at a time"), (Write::Chop1, ", in octet-wise chops")];
+    let hows = [
+        (Write::Plain, ""),
+        (Write::Sync, ", one fragment at a time"),
+        (Write::Chop1, ", in octet-wise chops"),
+    ];
     for (k, (how, d)) in hows.iter().enumerate() {
         v.push(
-            B::new(format!("5.{}", 3 + k), format!("Send text Message fragmented into 2 fragments{d}."), "Message is processed and echo'ed back to us.")
-                .script(vec![w(frame(TEXT, f1).fin(false), *how), w(frame(CONT, f2), *how)], End::CloseAfter(1000))
-                .ok(vec![Event::text(b"fragment1fragment2")])
-                .done(),
+            B::new(
+                format!("5.{}", 3 + k),
+                format!("Send text Message fragmented into 2 fragments{d}."),
+                "Message is processed and echo'ed back to us.",
+            )
+            .script(
+                vec![w(frame(TEXT, f1).fin(false), *how), w(frame(CONT, f2), *how)],
+                End::CloseAfter(1000),
+            )
+            .ok(vec![Event::text(b"fragment1fragment2")])
+            .done(),
         );
     }
     for (k, (how, d)) in hows.iter().enumerate() {
         v.push(
             B::new(
                 format!("5.{}", 6 + k),
-                format!("Send text Message fragmented into 2 fragments, with one ping in-between{d}."),
+                format!(
+                    "Send text Message fragmented into 2 fragments, with one ping in-between{d}."
+                ),
                 "A pong is received, then the message is echo'ed back to us.",
             )
             .script(
-                vec![w(frame(TEXT, f1).fin(false), *how), w(frame(PING, b"ping payload"), *how), w(frame(CONT, f2), *how)],
+                vec![
+                    w(frame(TEXT, f1).fin(false), *how),
+                    w(frame(PING, b"ping payload"), *how),
+                    w(frame(CONT, f2), *how),
+                ],
                 End::CloseAfter(1000),
             )
             .ok(vec![Event::pong(b"ping payload"), Event::text(b"fragment1fragment2")])
@@ -814,13 +906,16 @@ fn hex(s: &str) -> Vec<u8> {
 fn utf8_sequences() -> Vec<(u16, Vec<Vec<u8>>)> {
     let hx = |l: &[&str]| l.iter().map(|s| hex(s)).collect::<Vec<_>>();
     let mut out = Vec::new();
-    out.push((5, vec![
-        b"hello$world".to_vec(),
-        b"hello\xC2\xA2world".to_vec(),
-        b"hello\xE2\x82\xACworld".to_vec(),
-        b"hello\xF0\xA4\xAD\xA2world".to_vec(),
-        KOSME.to_vec(),
-    ]));
+    out.push((
+        5,
+        vec![
+            b"hello$world".to_vec(),
+            b"hello\xC2\xA2world".to_vec(),
+            b"hello\xE2\x82\xACworld".to_vec(),
+            b"hello\xF0\xA4\xAD\xA2world".to_vec(),
+            KOSME.to_vec(),
+        ],
+    ));
     out.push((6, (1..=11).map(|n| KOSME[..n].to_vec()).collect()));
     out.push((7, hx(&["00", "c280", "e0a080", "f0908080"])));
     out.push((8, hx(&["f888808080", "fc8480808080"])));
@@ -831,8 +926,28 @@ fn utf8_sequences() -> Vec<(u16, Vec<Vec<u8>>)> {
     s12.push((0x80u8..=0xbe).collect());
     out.push((12, s12));
     let spaced = |r: std::ops::Range<u8>| r.flat_map(|b| [b, 0x20]).collect::<Vec<u8>>();
-    out.push((13, vec![spaced(0xc0..0xdf), spaced(0xe0..0xef), spaced(0xf0..0xf7), spaced(0xf8..0xfb), spaced(0xfc..0xfd)]));
-    let s14 = hx(&["c0", "e080", "f08080", "f8808080", "fc80808080", "df", "efbf", "f7bfbf", "fbbfbfbf", "fdbfbfbfbf"]);
+    out.push((
+        13,
+        vec![
+            spaced(0xc0..0xdf),
+            spaced(0xe0..0xef),
+            spaced(0xf0..0xf7),
+            spaced(0xf8..0xfb),
+            spaced(0xfc..0xfd),
+        ],
+    ));
+    let s14 = hx(&[
+        "c0",
+        "e080",
+        "f08080",
+        "f8808080",
+        "fc80808080",
+        "df",
+        "efbf",
+        "f7bfbf",
+        "fbbfbfbf",
+        "fdbfbfbfbf",
+    ]);
     out.push((15, vec![s14.concat()]));
     out.push((14, s14));
     out.push((16, hx(&["fe", "ff", "fefeffff"])));
@@ -840,9 +955,19 @@ fn utf8_sequences() -> Vec<(u16, Vec<Vec<u8>>)> {
     out.push((18, hx(&["c1bf", "e09fbf", "f08fbfbf", "f887bfbfbf", "fc83bfbfbfbf"])));
     out.push((19, hx(&["c080", "e08080", "f0808080", "f880808080", "fc8080808080"])));
     out.push((20, hx(&["eda080", "edadbf", "edae80", "edafbf", "edb080", "edbe80", "edbfbf"])));
-    out.push((21, hx(&[
-        "eda080edb080", "eda080edbfbf", "edadbfedb080", "edadbfedbfbf", "edae80edb080", "edae80edbfbf", "edafbfedb080", "edafbfedbfbf",
-    ])));
+    out.push((
+        21,
+        hx(&[
+            "eda080edb080",
+            "eda080edbfbf",
+            "edadbfedb080",
+            "edadbfedbfbf",
+            "edae80edb080",
+            "edae80edbfbf",
+            "edafbfedb080",
+            "edafbfedbfbf",
+        ]),
+    ));
     let mut s22 = hx(&["efbfbe", "efbfbf"]);
     for plane in 1u8..=16 {
         for last in [0xbe, 0xbf] {
@@ -864,24 +989,55 @@ fn utf8(v: &mut Vec<Case>) {
     let echo_ok = "The message is echo'ed back to us.";
     let e = |p: &[u8]| Event::text(p);
     // 6.1
-    v.push(B::new("6.1.1", "Send text message of length 0.", "A message is echo'ed back to us (with empty payload).")
-        .script(vec![frame(TEXT, b"").step()], End::CloseAfter(1000)).ok(vec![e(b"")]).done());
-    v.push(B::new("6.1.2", "Send fragmented text message, 3 fragments each of length 0.", "A message is echo'ed back to us (with empty payload).")
-        .script(vec![frame(TEXT, b"").fin(false).step(), frame(CONT, b"").fin(false).step(), frame(CONT, b"").step()], End::CloseAfter(1000))
-        .ok(vec![e(b"")]).done());
+    v.push(
+        B::new(
+            "6.1.1",
+            "Send text message of length 0.",
+            "A message is echo'ed back to us (with empty payload).",
+        )
+        .script(vec![frame(TEXT, b"").step()], End::CloseAfter(1000))
+        .ok(vec![e(b"")])
+        .done(),
+    );
+    v.push(
+        B::new(
+            "6.1.2",
+            "Send fragmented text message, 3 fragments each of length 0.",
+            "A message is echo'ed back to us (with empty payload).",
+        )
+        .script(
+            vec![
+                frame(TEXT, b"").fin(false).step(),
+                frame(CONT, b"").fin(false).step(),
+                frame(CONT, b"").step(),
+            ],
+            End::CloseAfter(1000),
+        )
+        .ok(vec![e(b"")])
+        .done(),
+    );
     v.push(B::new("6.1.3", "Send fragmented text message, 3 fragments, first and last of length 0, middle non-empty.", "A message is echo'ed back to us (with payload = payload of middle fragment).")
         .script(vec![frame(TEXT, b"").fin(false).step(), frame(CONT, b"middle frame payload").fin(false).step(), frame(CONT, b"").step()], End::CloseAfter(1000))
         .ok(vec![e(b"middle frame payload")]).done());
     // 6.2
     let hello = "Hello-µ@ßöäüàá-UTF-8!!".as_bytes();
-    v.push(B::new("6.2.1", "Send a valid UTF-8 text message in one fragment.", echo_ok)
-        .script(vec![frame(TEXT, hello).step()], End::CloseAfter(1000)).ok(vec![e(hello)]).done());
+    v.push(
+        B::new("6.2.1", "Send a valid UTF-8 text message in one fragment.", echo_ok)
+            .script(vec![frame(TEXT, hello).step()], End::CloseAfter(1000))
+            .ok(vec![e(hello)])
+            .done(),
+    );
     let cut = "Hello-µ@ßöä".len();
     v.push(B::new("6.2.2", "Send a valid UTF-8 text message in two fragments, fragmented on UTF-8 code point boundary.", echo_ok)
         .script(vec![frame(TEXT, &hello[..cut]).fin(false).step(), frame(CONT, &hello[cut..]).step()], End::CloseAfter(1000))
         .ok(vec![e(hello)]).done());
     let octets = |p: &[u8]| -> Vec<Step> {
-        p.iter().enumerate().map(|(i, b)| frame(if i == 0 { TEXT } else { CONT }, &[*b]).fin(i + 1 == p.len()).step()).collect()
+        p.iter()
+            .enumerate()
+            .map(|(i, b)| {
+                frame(if i == 0 { TEXT } else { CONT }, &[*b]).fin(i + 1 == p.len()).step()
+            })
+            .collect()
     };
     v.push(B::new("6.2.3", "Send a valid UTF-8 text message in fragments of 1 octet, resulting in frames ending on positions which are not code point ends.", echo_ok)
         .script(octets(hello), End::CloseAfter(1000)).ok(vec![e(hello)]).done());
@@ -889,12 +1045,41 @@ fn utf8(v: &mut Vec<Case>) {
         .script(octets(KOSME), End::CloseAfter(1000)).ok(vec![e(KOSME)]).done());
     // 6.3
     let bad: Vec<u8> = [KOSME, &[0xed, 0xa0, 0x80], b"edited"].concat();
-    let fatal = ExpectedClose { closed_by_me: false, codes: vec![1007], require_clean: false, wrong_endpoint_fatal: true };
+    let fatal = ExpectedClose {
+        closed_by_me: false,
+        codes: vec![1007],
+        require_clean: false,
+        wrong_endpoint_fatal: true,
+    };
     let fail_fast = "The connection is failed immediately, since the payload is not valid UTF-8.";
-    v.push(B::new("6.3.1", format!("Send invalid UTF-8 text message unfragmented.<br><br>MESSAGE:<br>{}", hexs(&bad)), fail_fast)
-        .script(vec![frame(TEXT, &bad).step()], End::KillAfter(1000)).ok(vec![]).close(fatal.clone()).done());
-    v.push(B::new("6.3.2", format!("Send invalid UTF-8 text message in fragments of 1 octet.<br><br>MESSAGE:<br>{}", hexs(&bad)), fail_fast)
-        .script(octets(&bad), End::KillAfter(1000)).ok(vec![]).close(fatal.clone()).done());
+    v.push(
+        B::new(
+            "6.3.1",
+            format!(
+                "Send invalid UTF-8 text message unfragmented.<br><br>MESSAGE:<br>{}",
+                hexs(&bad)
+            ),
+            fail_fast,
+        )
+        .script(vec![frame(TEXT, &bad).step()], End::KillAfter(1000))
+        .ok(vec![])
+        .close(fatal.clone())
+        .done(),
+    );
+    v.push(
+        B::new(
+            "6.3.2",
+            format!(
+                "Send invalid UTF-8 text message in fragments of 1 octet.<br><br>MESSAGE:<br>{}",
+                hexs(&bad)
+            ),
+            fail_fast,
+        )
+        .script(octets(&bad), End::KillAfter(1000))
+        .ok(vec![])
+        .close(fatal.clone())
+        .done(),
+    );
     // 6.4: fail fast on the invalid part.
     let a = Event::Timeout("A");
     let b = Event::Timeout("B");
@@ -902,44 +1087,118 @@ fn utf8(v: &mut Vec<Case>) {
     let parts_41: [&[u8]; 3] = [KOSME, &[0xf4, 0x90, 0x80, 0x80], b"edited"];
     let kos12: Vec<u8> = [KOSME, &[0xf4]].concat();
     let parts_42: [&[u8]; 3] = [&kos12, &[0x90], &[0x80, 0x80, 0x65, 0x64, 0x69, 0x74, 0x65, 0x64]];
-    for (i, parts, d) in [("6.4.1", parts_41, "Send invalid UTF-8 text message in 3 fragments (frames). First frame payload is valid, then wait, then 2nd frame which contains the payload making the sequence invalid, then wait, then 3rd frame with rest. Note that PART1 and PART3 are valid UTF-8 in themselves, PART2 is a 0x110000 encoded as in the UTF-8 integer encoding scheme, but the codepoint is invalid (out of range)."),
-        ("6.4.2", parts_42, "Send invalid UTF-8 text message in 3 fragments (frames). First frame payload is valid, then wait, then 2nd frame which contains the payload making the sequence invalid, then wait, then 3rd frame with rest. Note that PART1 and PART3 are valid UTF-8 in themselves, PART2 is a 0x90 which makes the sequence invalid.")] {
-        v.push(B::new(i, format!("{d}<br><br>MESSAGE PARTS:<br>PART1 = {}<br>PART2 = {}<br>PART3 = {}", hexs(parts[0]), hexs(parts[1]), hexs(parts[2])), ff)
-            .script(vec![
-                frame(TEXT, parts[0]).fin(false).step(),
-                Step::Delay { ms: 1000, tag: Some("A") },
-                frame(CONT, parts[1]).fin(false).step(),
-                Step::Delay { ms: 1000, tag: Some("B") },
-                frame(CONT, parts[2]).step(),
-            ], End::KillAfter(1000))
-            .ok(vec![a.clone()]).non_strict(vec![a.clone(), b.clone()]).close(fatal.clone()).done());
+    for (i, parts, d) in [
+        (
+            "6.4.1",
+            parts_41,
+            "Send invalid UTF-8 text message in 3 fragments (frames). First frame payload is valid, then wait, then 2nd frame which contains the payload making the sequence invalid, then wait, then 3rd frame with rest. Note that PART1 and PART3 are valid UTF-8 in themselves, PART2 is a 0x110000 encoded as in the UTF-8 integer encoding scheme, but the codepoint is invalid (out of range).",
+        ),
+        (
+            "6.4.2",
+            parts_42,
+            "Send invalid UTF-8 text message in 3 fragments (frames). First frame payload is valid, then wait, then 2nd frame which contains the payload making the sequence invalid, then wait, then 3rd frame with rest. Note that PART1 and PART3 are valid UTF-8 in themselves, PART2 is a 0x90 which makes the sequence invalid.",
+        ),
+    ] {
+        v.push(
+            B::new(
+                i,
+                format!(
+                    "{d}<br><br>MESSAGE PARTS:<br>PART1 = {}<br>PART2 = {}<br>PART3 = {}",
+                    hexs(parts[0]),
+                    hexs(parts[1]),
+                    hexs(parts[2])
+                ),
+                ff,
+            )
+            .script(
+                vec![
+                    frame(TEXT, parts[0]).fin(false).step(),
+                    Step::Delay { ms: 1000, tag: Some("A") },
+                    frame(CONT, parts[1]).fin(false).step(),
+                    Step::Delay { ms: 1000, tag: Some("B") },
+                    frame(CONT, parts[2]).step(),
+                ],
+                End::KillAfter(1000),
+            )
+            .ok(vec![a.clone()])
+            .non_strict(vec![a.clone(), b.clone()])
+            .close(fatal.clone())
+            .done(),
+        );
     }
-    for (i, parts, d) in [("6.4.3", parts_41, "Same as Case 6.4.1, but in 1 frame, the payload chopped into 3 writes."), ("6.4.4", parts_42, "Same as Case 6.4.2, but in 1 frame, the payload chopped into 3 writes.")] {
+    for (i, parts, d) in [
+        (
+            "6.4.3",
+            parts_41,
+            "Same as Case 6.4.1, but in 1 frame, the payload chopped into 3 writes.",
+        ),
+        (
+            "6.4.4",
+            parts_42,
+            "Same as Case 6.4.2, but in 1 frame, the payload chopped into 3 writes.",
+        ),
+    ] {
         let payload = parts.concat();
-        let mut whole = crate::proto::FrameHeader::new(crate::proto::Opcode::Text, payload.len() as u64).encode().to_vec();
+        let mut whole =
+            crate::proto::FrameHeader::new(crate::proto::Opcode::Text, payload.len() as u64)
+                .encode()
+                .to_vec();
         let head_len = whole.len();
         whole.extend_from_slice(&payload);
         let (p1, rest) = whole.split_at(head_len + parts[0].len());
         let (p2, p3) = rest.split_at(parts[1].len());
-        v.push(B::new(i, format!("{d}<br><br>MESSAGE PARTS:<br>PART1 = {}<br>PART2 = {}<br>PART3 = {}", hexs(parts[0]), hexs(parts[1]), hexs(parts[2])), ff)
-            .script(vec![
-                Step::Raw(p1.to_vec()),
-                Step::Delay { ms: 1000, tag: Some("A") },
-                Step::Raw(p2.to_vec()),
-                Step::Delay { ms: 1000, tag: Some("B") },
-                Step::Raw(p3.to_vec()),
-            ], End::KillAfter(1000))
-            .ok(vec![a.clone()]).non_strict(vec![a.clone(), b.clone()]).close(fatal.clone()).done());
+        v.push(
+            B::new(
+                i,
+                format!(
+                    "{d}<br><br>MESSAGE PARTS:<br>PART1 = {}<br>PART2 = {}<br>PART3 = {}",
+                    hexs(parts[0]),
+                    hexs(parts[1]),
+                    hexs(parts[2])
+                ),
+                ff,
+            )
+            .script(
+                vec![
+                    Step::Raw(p1.to_vec()),
+                    Step::Delay { ms: 1000, tag: Some("A") },
+                    Step::Raw(p2.to_vec()),
+                    Step::Delay { ms: 1000, tag: Some("B") },
+                    Step::Raw(p3.to_vec()),
+                ],
+                End::KillAfter(1000),
+            )
+            .ok(vec![a.clone()])
+            .non_strict(vec![a.clone(), b.clone()])
+            .close(fatal.clone())
+            .done(),
+        );
     }
     // 6.5–6.23: one text message each.
     for (sub, list) in utf8_sequences() {
         for (k, p) in list.iter().enumerate() {
             let valid = std::str::from_utf8(p).is_ok();
             let id = format!("6.{sub}.{}", k + 1);
-            let d = format!("Send a text message with payload which is {} UTF-8 in one fragment.<br><br>Payload: 0x{}", if valid { "valid" } else { "not valid" }, hexs(p));
-            let bcase = B::new(id, d, if valid { "The message is echo'ed back to us." } else { "The connection is failed immediately, since the payload is not valid UTF-8." })
-                .script(vec![frame(TEXT, p).step()], End::KillAfter(500));
-            v.push(if valid { bcase.ok(vec![e(p)]).done() } else { bcase.ok(vec![]).close(fatal.clone()).done() });
+            let d = format!(
+                "Send a text message with payload which is {} UTF-8 in one fragment.<br><br>Payload: 0x{}",
+                if valid { "valid" } else { "not valid" },
+                hexs(p)
+            );
+            let bcase = B::new(
+                id,
+                d,
+                if valid {
+                    "The message is echo'ed back to us."
+                } else {
+                    "The connection is failed immediately, since the payload is not valid UTF-8."
+                },
+            )
+            .script(vec![frame(TEXT, p).step()], End::KillAfter(500));
+            v.push(if valid {
+                bcase.ok(vec![e(p)]).done()
+            } else {
+                bcase.ok(vec![]).close(fatal.clone()).done()
+            });
         }
     }
 }
@@ -949,48 +1208,188 @@ fn closing(v: &mut Vec<Case>) {
     let c1000 = || frame(CLOSE, &close_payload(1000, b""));
     let k = End::KillAfter(1000);
     let r = Rule::CloseCodeFatal;
-    v.push(B::new("7.1.1", "Send a message followed by a close frame", "Echoed message followed by clean close with normal code.")
-        .script(vec![frame(TEXT, b"Hello World!").step(), c1000().step()], k).ok(vec![Event::text(b"Hello World!")]).rule(r).done());
-    v.push(B::new("7.1.2", "Send two close frames", "Clean close with normal code. Second close frame ignored.")
-        .script(vec![c1000().step(), frame(CLOSE, b"").step()], k).ok(vec![]).rule(r).done());
-    v.push(B::new("7.1.3", "Send a ping after close message", "Clean close with normal code, no pong.")
-        .script(vec![c1000().step(), frame(PING, b"").step()], k).ok(vec![]).rule(r).done());
-    v.push(B::new("7.1.4", "Send text message after sending a close frame", "Clean close with normal code. Text message ignored.")
-        .script(vec![c1000().step(), frame(TEXT, b"Hello World!").step()], k).ok(vec![]).rule(r).done());
-    v.push(B::new("7.1.5", "Send message fragment1 followed by close then fragment", "Clean close with normal code.")
-        .script(vec![frame(TEXT, b"fragment1").fin(false).step(), c1000().step(), frame(CONT, b"fragment2").step()], k).ok(vec![]).rule(r).done());
+    v.push(
+        B::new(
+            "7.1.1",
+            "Send a message followed by a close frame",
+            "Echoed message followed by clean close with normal code.",
+        )
+        .script(vec![frame(TEXT, b"Hello World!").step(), c1000().step()], k)
+        .ok(vec![Event::text(b"Hello World!")])
+        .rule(r)
+        .done(),
+    );
+    v.push(
+        B::new(
+            "7.1.2",
+            "Send two close frames",
+            "Clean close with normal code. Second close frame ignored.",
+        )
+        .script(vec![c1000().step(), frame(CLOSE, b"").step()], k)
+        .ok(vec![])
+        .rule(r)
+        .done(),
+    );
+    v.push(
+        B::new(
+            "7.1.3",
+            "Send a ping after close message",
+            "Clean close with normal code, no pong.",
+        )
+        .script(vec![c1000().step(), frame(PING, b"").step()], k)
+        .ok(vec![])
+        .rule(r)
+        .done(),
+    );
+    v.push(
+        B::new(
+            "7.1.4",
+            "Send text message after sending a close frame",
+            "Clean close with normal code. Text message ignored.",
+        )
+        .script(vec![c1000().step(), frame(TEXT, b"Hello World!").step()], k)
+        .ok(vec![])
+        .rule(r)
+        .done(),
+    );
+    v.push(
+        B::new(
+            "7.1.5",
+            "Send message fragment1 followed by close then fragment",
+            "Clean close with normal code.",
+        )
+        .script(
+            vec![
+                frame(TEXT, b"fragment1").fin(false).step(),
+                c1000().step(),
+                frame(CONT, b"fragment2").step(),
+            ],
+            k,
+        )
+        .ok(vec![])
+        .rule(r)
+        .done(),
+    );
     let big = repeat(b"BAsd7&jh23", 256 * 1024);
     v.push(B::new("7.1.6", "Send 256K message followed by close then a ping", "Case outcome depends on implementation defined close behavior. Message and close frame are sent back to back. If the close frame is processed before the text message write is complete (as can happen in asynchronous processing models) the close frame is processed first and the text message may not be received or may only be partially recieved.")
         .script(vec![frame(TEXT, &big).step(), frame(TEXT, b"Hello World!").step(), c1000().step(), frame(PING, b"").step()], k)
         .ok(vec![Event::text(&big), Event::text(b"Hello World!")]).rule(Rule::Informational).done());
     let closes: [(&str, Vec<u8>, &str, ExpectedClose); 6] = [
-        ("7.3.1", Vec::new(), "Send a close frame with payload length 0 (no close code, no close reason)", ExpectedClose::me_clean()),
-        ("7.3.2", b"a".to_vec(), "Send a close frame with payload length 1", ExpectedClose::me(&[1002], false)),
-        ("7.3.3", close_payload(1000, b""), "Send a close frame with payload length 2 (regular close with a code)", ExpectedClose::me_clean()),
-        ("7.3.4", close_payload(1000, b"Hello World!"), "Send a close frame with close code and close reason", ExpectedClose::me_clean()),
-        ("7.3.5", close_payload(1000, &[b'*'; 123]), "Send a close frame with close code and close reason of maximum length (123)", ExpectedClose::me_clean()),
-        ("7.3.6", close_payload(1000, &[b'*'; 124]), "Send a close frame with close code and close reason which is too long (124) - total frame payload 126 octets", ExpectedClose::me(&[1002], false)),
+        (
+            "7.3.1",
+            Vec::new(),
+            "Send a close frame with payload length 0 (no close code, no close reason)",
+            ExpectedClose::me_clean(),
+        ),
+        (
+            "7.3.2",
+            b"a".to_vec(),
+            "Send a close frame with payload length 1",
+            ExpectedClose::me(&[1002], false),
+        ),
+        (
+            "7.3.3",
+            close_payload(1000, b""),
+            "Send a close frame with payload length 2 (regular close with a code)",
+            ExpectedClose::me_clean(),
+        ),
+        (
+            "7.3.4",
+            close_payload(1000, b"Hello World!"),
+            "Send a close frame with close code and close reason",
+            ExpectedClose::me_clean(),
+        ),
+        (
+            "7.3.5",
+            close_payload(1000, &[b'*'; 123]),
+            "Send a close frame with close code and close reason of maximum length (123)",
+            ExpectedClose::me_clean(),
+        ),
+        (
+            "7.3.6",
+            close_payload(1000, &[b'*'; 124]),
+            "Send a close frame with close code and close reason which is too long (124) - total frame payload 126 octets",
+            ExpectedClose::me(&[1002], false),
+        ),
     ];
     for (i, p, d, c) in closes {
-        let x = if c.require_clean { "Clean close with normal code." } else { "Clean close with protocol error or drop TCP." };
-        v.push(B::new(i, d, x).script(vec![frame(CLOSE, &p).step()], k).ok(vec![]).close(c).rule(r).done());
+        let x = if c.require_clean {
+            "Clean close with normal code."
+        } else {
+            "Clean close with protocol error or drop TCP."
+        };
+        v.push(
+            B::new(i, d, x)
+                .script(vec![frame(CLOSE, &p).step()], k)
+                .ok(vec![])
+                .close(c)
+                .rule(r)
+                .done(),
+        );
     }
     let reason = [KOSME, &[0xed, 0xa0, 0x80], b"edited"].concat();
-    v.push(B::new("7.5.1", format!("Send a close frame with invalid UTF8 payload<br><br>Payload: 0x{}", hexs(&reason)), "Clean close with protocol error or invalid utf8 code or dropped TCP.")
-        .script(vec![frame(CLOSE, &close_payload(1000, &reason)).step()], k).ok(vec![]).close(ExpectedClose::me(&[1002, 1007], false)).rule(r).done());
-    for (n, code) in [1000u16, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 3000, 3999, 4000, 4999].iter().enumerate() {
+    v.push(
+        B::new(
+            "7.5.1",
+            format!(
+                "Send a close frame with invalid UTF8 payload<br><br>Payload: 0x{}",
+                hexs(&reason)
+            ),
+            "Clean close with protocol error or invalid utf8 code or dropped TCP.",
+        )
+        .script(vec![frame(CLOSE, &close_payload(1000, &reason)).step()], k)
+        .ok(vec![])
+        .close(ExpectedClose::me(&[1002, 1007], false))
+        .rule(r)
+        .done(),
+    );
+    for (n, code) in
+        [1000u16, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 3000, 3999, 4000, 4999]
+            .iter()
+            .enumerate()
+    {
         let codes: Vec<u16> = if *code == 1000 { vec![1000] } else { vec![1000, *code] };
-        v.push(B::new(format!("7.7.{}", n + 1), format!("Send close with valid close code {code}"), format!("Clean close with normal or echoed code"))
-            .script(vec![frame(CLOSE, &close_payload(*code, b"")).step()], k).ok(vec![]).close(ExpectedClose::me(&codes, true)).rule(r).done());
+        v.push(
+            B::new(
+                format!("7.7.{}", n + 1),
+                format!("Send close with valid close code {code}"),
+                format!("Clean close with normal or echoed code"),
+            )
+            .script(vec![frame(CLOSE, &close_payload(*code, b"")).step()], k)
+            .ok(vec![])
+            .close(ExpectedClose::me(&codes, true))
+            .rule(r)
+            .done(),
+        );
     }
     for (n, code) in [0u16, 999, 1004, 1005, 1006, 1016, 1100, 2000, 2999].iter().enumerate() {
-        v.push(B::new(format!("7.9.{}", n + 1), format!("Send close with invalid close code {code}"), "Clean close with protocol error code or drop TCP")
-            .script(vec![frame(CLOSE, &close_payload(*code, b"")).step()], k).ok(vec![]).close(ExpectedClose::me(&[1002], false)).rule(r).done());
+        v.push(
+            B::new(
+                format!("7.9.{}", n + 1),
+                format!("Send close with invalid close code {code}"),
+                "Clean close with protocol error code or drop TCP",
+            )
+            .script(vec![frame(CLOSE, &close_payload(*code, b"")).step()], k)
+            .ok(vec![])
+            .close(ExpectedClose::me(&[1002], false))
+            .rule(r)
+            .done(),
+        );
     }
     for (n, code) in [5000u32, 65535].iter().enumerate() {
         let p = (*code as u16).to_be_bytes().to_vec();
-        v.push(B::new(format!("7.13.{}", n + 1), format!("Send close with close code {code}"), "Actual events are undefined by the spec.")
-            .script(vec![frame(CLOSE, &p).step()], k).ok(vec![]).close(ExpectedClose::me(&[1002], false)).rule(Rule::Informational).done());
+        v.push(
+            B::new(
+                format!("7.13.{}", n + 1),
+                format!("Send close with close code {code}"),
+                "Actual events are undefined by the spec.",
+            )
+            .script(vec![frame(CLOSE, &p).step()], k)
+            .ok(vec![])
+            .close(ExpectedClose::me(&[1002], false))
+            .rule(Rule::Informational)
+            .done(),
+        );
     }
 }
 
@@ -999,12 +1398,27 @@ fn limits(v: &mut Vec<Case>) {
     const TXT: &[u8] = b"BAsd7&jh23";
     const BINP: &[u8] = &[0x00, 0xfe, 0x23, 0xfa, 0xf0];
     let sizes = [64usize << 10, 256 << 10, 1 << 20, 4 << 20, 8 << 20, 16 << 20];
-    let human = |n: usize| if n >= 1 << 20 { format!("{}M", n >> 20) } else { format!("{}k", n >> 10) };
-    for (sub, binary, pattern, waits) in [(1, false, TXT, [10u64, 10, 100, 100, 100, 100]), (2, true, BINP, [10, 10, 10, 10, 100, 100])] {
+    let human =
+        |n: usize| if n >= 1 << 20 { format!("{}M", n >> 20) } else { format!("{}k", n >> 10) };
+    for (sub, binary, pattern, waits) in [
+        (1, false, TXT, [10u64, 10, 100, 100, 100, 100]),
+        (2, true, BINP, [10, 10, 10, 10, 100, 100]),
+    ] {
         let kind = if binary { "binary" } else { "text" };
         for (k, &n) in sizes.iter().enumerate() {
-            let mut b = B::new(format!("9.{sub}.{}", k + 1), format!("Send {kind} message message with payload of length {n} ({}).", human(n)), format!("Receive echo'ed {kind} message (with payload as sent)."));
-            b.plan = Plan::Limits { binary, pattern, len: n, frame: 0, chop: 0, timeout_ms: waits[k] * 1000 };
+            let mut b = B::new(
+                format!("9.{sub}.{}", k + 1),
+                format!("Send {kind} message message with payload of length {n} ({}).", human(n)),
+                format!("Receive echo'ed {kind} message (with payload as sent)."),
+            );
+            b.plan = Plan::Limits {
+                binary,
+                pattern,
+                len: n,
+                frame: 0,
+                chop: 0,
+                timeout_ms: waits[k] * 1000,
+            };
             v.push(b.rule(Rule::Flow).done());
         }
     }
@@ -1012,23 +1426,61 @@ fn limits(v: &mut Vec<Case>) {
     for (sub, binary, pattern) in [(3, false, b"*" as &'static [u8]), (4, true, &[0xfe][..])] {
         let kind = if binary { "binary" } else { "text" };
         for (k, &f) in frames.iter().enumerate() {
-            let mut b = B::new(format!("9.{sub}.{}", k + 1), format!("Send fragmented {kind} message message with message payload of length 4 * 2**20 (4M). Sent out in fragments of {f}."), format!("Receive echo'ed {kind} message (with payload as sent)."));
-            b.plan = Plan::Limits { binary, pattern, len: 4 << 20, frame: f, chop: 0, timeout_ms: 100_000 };
+            let mut b = B::new(
+                format!("9.{sub}.{}", k + 1),
+                format!(
+                    "Send fragmented {kind} message message with message payload of length 4 * 2**20 (4M). Sent out in fragments of {f}."
+                ),
+                format!("Receive echo'ed {kind} message (with payload as sent)."),
+            );
+            b.plan = Plan::Limits {
+                binary,
+                pattern,
+                len: 4 << 20,
+                frame: f,
+                chop: 0,
+                timeout_ms: 100_000,
+            };
             v.push(b.rule(Rule::Flow).done());
         }
     }
     for (sub, binary, pattern) in [(5, false, b"*" as &'static [u8]), (6, true, &[0xfe][..])] {
         let kind = if binary { "binary" } else { "text" };
         for (k, chop) in [64usize, 128, 256, 512, 1024, 2048].iter().enumerate() {
-            let mut b = B::new(format!("9.{sub}.{}", k + 1), format!("Send {kind} message message with payload of length 1 * 2**20 (1M). Sent out data in chops of {chop} octets."), format!("Receive echo'ed {kind} message (with payload as sent)."));
-            b.plan = Plan::Limits { binary, pattern, len: 1 << 20, frame: 0, chop: *chop, timeout_ms: 1_000_000 };
+            let mut b = B::new(
+                format!("9.{sub}.{}", k + 1),
+                format!(
+                    "Send {kind} message message with payload of length 1 * 2**20 (1M). Sent out data in chops of {chop} octets."
+                ),
+                format!("Receive echo'ed {kind} message (with payload as sent)."),
+            );
+            b.plan = Plan::Limits {
+                binary,
+                pattern,
+                len: 1 << 20,
+                frame: 0,
+                chop: *chop,
+                timeout_ms: 1_000_000,
+            };
             v.push(b.rule(Rule::Flow).done());
         }
     }
     for (sub, binary) in [(7, false), (8, true)] {
         let kind = if binary { "binary" } else { "text" };
-        for (k, (len, wait)) in [(0usize, 60u64), (16, 60), (64, 60), (256, 120), (1024, 240), (4096, 480)].iter().enumerate() {
-            let mut b = B::new(format!("9.{sub}.{}", k + 1), format!("Send 1000 {kind} messages of payload size {len} to measure implementation/network RTT (round trip time) / latency."), format!("Receive echo'ed {kind} messages (with payload as sent). Timeout case after {wait} secs."));
+        for (k, (len, wait)) in
+            [(0usize, 60u64), (16, 60), (64, 60), (256, 120), (1024, 240), (4096, 480)]
+                .iter()
+                .enumerate()
+        {
+            let mut b = B::new(
+                format!("9.{sub}.{}", k + 1),
+                format!(
+                    "Send 1000 {kind} messages of payload size {len} to measure implementation/network RTT (round trip time) / latency."
+                ),
+                format!(
+                    "Receive echo'ed {kind} messages (with payload as sent). Timeout case after {wait} secs."
+                ),
+            );
             b.plan = Plan::Sequence { binary, len: *len, count: 1000, timeout_ms: wait * 1000 };
             v.push(b.rule(Rule::Flow).done());
         }
@@ -1046,11 +1498,32 @@ fn misc(v: &mut Vec<Case>) {
 /// Categories 12 and 13 (permessage-deflate).
 fn deflate(v: &mut Vec<Case>) {
     const SIZES: [(usize, u64, usize); 18] = [
-        (16, 60, 0), (64, 60, 0), (256, 120, 0), (1024, 240, 0), (4096, 480, 0), (8192, 480, 0), (16384, 480, 0), (32768, 480, 0), (65536, 480, 0),
-        (131072, 480, 0), (8192, 480, 256), (16384, 480, 256), (32768, 480, 256), (65536, 480, 256), (131072, 480, 256), (131072, 480, 1024),
-        (131072, 480, 4096), (131072, 480, 32768),
+        (16, 60, 0),
+        (64, 60, 0),
+        (256, 120, 0),
+        (1024, 240, 0),
+        (4096, 480, 0),
+        (8192, 480, 0),
+        (16384, 480, 0),
+        (32768, 480, 0),
+        (65536, 480, 0),
+        (131072, 480, 0),
+        (8192, 480, 256),
+        (16384, 480, 256),
+        (32768, 480, 256),
+        (65536, 480, 256),
+        (131072, 480, 256),
+        (131072, 480, 1024),
+        (131072, 480, 4096),
+        (131072, 480, 32768),
     ];
-    let sets = [(1, "data1.json", "text"), (2, "lena512.bmp", "binary"), (3, "pg2229.txt", "binary"), (4, "data1.html", "text"), (5, "10.1.1.105.5439.pdf", "binary")];
+    let sets = [
+        (1, "data1.json", "text"),
+        (2, "lena512.bmp", "binary"),
+        (3, "pg2229.txt", "binary"),
+        (4, "data1.html", "text"),
+        (5, "10.1.1.105.5439.pdf", "binary"),
+    ];
     let params = [
         (1, "permessage-deflate (default)"),
         (2, "permessage-deflate with client_no_context_takeover"),
@@ -1058,17 +1531,38 @@ fn deflate(v: &mut Vec<Case>) {
         (4, "permessage-deflate with client_max_window_bits=15"),
         (5, "permessage-deflate with client_no_context_takeover and client_max_window_bits=9"),
         (6, "permessage-deflate with client_no_context_takeover and client_max_window_bits=15"),
-        (7, "permessage-deflate, trying client_no_context_takeover with window 9, then client_no_context_takeover, then the default"),
+        (
+            7,
+            "permessage-deflate, trying client_no_context_takeover with window 9, then client_no_context_takeover, then the default",
+        ),
     ];
-    for (cat, list) in [(12, sets.iter().map(|(j, f, k)| (*j, format!("{k} data from {f}"), "the default offer accepted")).collect::<Vec<_>>()),
-        (13, params.iter().map(|(j, p)| (*j, "text data from data1.json".to_string(), *p)).collect())] {
+    for (cat, list) in [
+        (
+            12,
+            sets.iter()
+                .map(|(j, f, k)| (*j, format!("{k} data from {f}"), "the default offer accepted"))
+                .collect::<Vec<_>>(),
+        ),
+        (
+            13,
+            params.iter().map(|(j, p)| (*j, "text data from data1.json".to_string(), *p)).collect(),
+        ),
+    ] {
         for (j, data, accept) in list {
             for (i, (len, wait, frag)) in SIZES.iter().enumerate() {
-                let frag_d = if *frag > 0 { format!(" auto-fragmented to {frag} octets") } else { String::new() };
+                let frag_d = if *frag > 0 {
+                    format!(" auto-fragmented to {frag} octets")
+                } else {
+                    String::new()
+                };
                 let mut b = B::new(
                     format!("{cat}.{j}.{}", i + 1),
-                    format!("Send 1000 compressed messages each of payload size {len} ({data}){frag_d}, {accept}."),
-                    format!("Receive echo'ed messages (with payload as sent). Timeout case after {wait} secs."),
+                    format!(
+                        "Send 1000 compressed messages each of payload size {len} ({data}){frag_d}, {accept}."
+                    ),
+                    format!(
+                        "Receive echo'ed messages (with payload as sent). Timeout case after {wait} secs."
+                    ),
                 );
                 b.plan = Plan::Deflate;
                 v.push(b.rule(Rule::Deflate).done());
@@ -1086,7 +1580,8 @@ mod tests {
         let cat = catalogue();
         assert_eq!(cat.len(), 517);
         let count = |c: u16| cat.iter().filter(|x| x.id.category() == c).count();
-        let got: Vec<usize> = [1, 2, 3, 4, 5, 6, 7, 9, 10, 12, 13].iter().map(|c| count(*c)).collect();
+        let got: Vec<usize> =
+            [1, 2, 3, 4, 5, 6, 7, 9, 10, 12, 13].iter().map(|c| count(*c)).collect();
         assert_eq!(got, [16, 11, 7, 10, 20, 145, 37, 54, 1, 90, 126]);
         let mut ids: Vec<&CaseId> = cat.iter().map(|c| &c.id).collect();
         ids.dedup();
@@ -1117,6 +1612,9 @@ mod tests {
         assert_eq!(render_payload(&Payload::of(&[0xfe; 4])), "0xfefefefe");
         let long = render_payload(&Payload::of(&[b'*'; 65536]));
         assert_eq!(long, format!("{} ...", "*".repeat(60)));
-        assert_eq!(find(&CaseId::parse("3.6").unwrap()).unwrap().short_description(), "Send Ping with");
+        assert_eq!(
+            find(&CaseId::parse("3.6").unwrap()).unwrap().short_description(),
+            "Send Ping with"
+        );
     }
 }

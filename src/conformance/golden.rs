@@ -44,7 +44,11 @@ pub fn golden_entries(golden: &Index) -> Result<&BTreeMap<String, IndexEntry>, S
 }
 
 /// Compares the cases of `run` with `golden`, for the ids in `selected` only.
-pub fn compare(golden: &BTreeMap<String, IndexEntry>, run: &BTreeMap<String, IndexEntry>, selected: &[String]) -> GoldenDiff {
+pub fn compare(
+    golden: &BTreeMap<String, IndexEntry>,
+    run: &BTreeMap<String, IndexEntry>,
+    selected: &[String],
+) -> GoldenDiff {
     let mut d = GoldenDiff::default();
     for id in selected {
         let (g, r) = (golden.get(id), run.get(id));
@@ -52,8 +56,10 @@ pub fn compare(golden: &BTreeMap<String, IndexEntry>, run: &BTreeMap<String, Ind
             (Some(g), Some(r)) => {
                 let was = (g.behavior.clone(), g.behavior_close.clone());
                 let now = (r.behavior.clone(), r.behavior_close.clone());
-                let worse = rank(&r.behavior) < rank(&g.behavior) || rank(&r.behavior_close) < rank(&g.behavior_close);
-                let better = rank(&r.behavior) > rank(&g.behavior) || rank(&r.behavior_close) > rank(&g.behavior_close);
+                let worse = rank(&r.behavior) < rank(&g.behavior)
+                    || rank(&r.behavior_close) < rank(&g.behavior_close);
+                let better = rank(&r.behavior) > rank(&g.behavior)
+                    || rank(&r.behavior_close) > rank(&g.behavior_close);
                 if worse {
                     d.worse.push(Change { id: id.clone(), was, now });
                 } else if better {
@@ -86,22 +92,37 @@ mod tests {
     use super::*;
 
     fn e(b: &str, c: &str, d: u64) -> IndexEntry {
-        IndexEntry { behavior: b.into(), behavior_close: c.into(), duration: d, remote_close_code: None, reportfile: "x.json".into() }
+        IndexEntry {
+            behavior: b.into(),
+            behavior_close: c.into(),
+            duration: d,
+            remote_close_code: None,
+            reportfile: "x.json".into(),
+        }
     }
 
     #[test]
     fn only_a_worse_verdict_is_a_regression_and_duration_is_ignored() {
-        let golden: BTreeMap<String, IndexEntry> =
-            [("1.1.1", e("OK", "OK", 1)), ("2.1", e("NON-STRICT", "OK", 1)), ("3.1", e("FAILED", "OK", 1)), ("4.1.1", e("OK", "OK", 1))]
-                .into_iter()
-                .map(|(k, v)| (k.to_string(), v))
-                .collect();
-        let run: BTreeMap<String, IndexEntry> =
-            [("1.1.1", e("OK", "OK", 900)), ("2.1", e("OK", "OK", 1)), ("3.1", e("FAILED", "UNCLEAN", 1)), ("5.1", e("OK", "OK", 1))]
-                .into_iter()
-                .map(|(k, v)| (k.to_string(), v))
-                .collect();
-        let sel: Vec<String> = ["1.1.1", "2.1", "3.1", "4.1.1", "5.1"].iter().map(|s| s.to_string()).collect();
+        let golden: BTreeMap<String, IndexEntry> = [
+            ("1.1.1", e("OK", "OK", 1)),
+            ("2.1", e("NON-STRICT", "OK", 1)),
+            ("3.1", e("FAILED", "OK", 1)),
+            ("4.1.1", e("OK", "OK", 1)),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        let run: BTreeMap<String, IndexEntry> = [
+            ("1.1.1", e("OK", "OK", 900)),
+            ("2.1", e("OK", "OK", 1)),
+            ("3.1", e("FAILED", "UNCLEAN", 1)),
+            ("5.1", e("OK", "OK", 1)),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        let sel: Vec<String> =
+            ["1.1.1", "2.1", "3.1", "4.1.1", "5.1"].iter().map(|s| s.to_string()).collect();
         let d = compare(&golden, &run, &sel);
         let ids = |v: &[Change]| v.iter().map(|c| c.id.clone()).collect::<Vec<_>>();
         assert_eq!(ids(&d.worse), ["3.1", "4.1.1"], "a worse close and a lost case");

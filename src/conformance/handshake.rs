@@ -9,7 +9,8 @@ use crate::proto::{HeaderScan, ScanState, accept_key};
 pub const MAX_REQUEST: usize = 16 * 1024;
 
 /// The `Server` header of the fuzzer's responses.
-pub const SERVER: &str = concat!("wsim/", env!("CARGO_PKG_VERSION"), " (AutobahnTestSuite fuzzingserver compatible)");
+pub const SERVER: &str =
+    concat!("wsim/", env!("CARGO_PKG_VERSION"), " (AutobahnTestSuite fuzzingserver compatible)");
 
 /// A client's HTTP request.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -37,7 +38,8 @@ impl Request {
 
     /// Whether it asks for a WebSocket upgrade with a key.
     pub fn is_upgrade(&self) -> bool {
-        self.header("upgrade").is_some_and(|u| u.eq_ignore_ascii_case("websocket")) && self.header("sec-websocket-key").is_some()
+        self.header("upgrade").is_some_and(|u| u.eq_ignore_ascii_case("websocket"))
+            && self.header("sec-websocket-key").is_some()
     }
 
     /// The 101 response for it.
@@ -66,7 +68,9 @@ pub enum RequestError {
 
 /// Reads one request head; returns it, the bytes that followed it, and the sizes of
 /// the reads (for the octet statistics).
-pub async fn read_request<S: AsyncRead + Unpin>(s: &mut S) -> Result<(Request, Vec<u8>, Vec<usize>), RequestError> {
+pub async fn read_request<S: AsyncRead + Unpin>(
+    s: &mut S,
+) -> Result<(Request, Vec<u8>, Vec<usize>), RequestError> {
     let mut scan = HeaderScan::new(MAX_REQUEST);
     let mut buf = Vec::new();
     let mut reads = Vec::new();
@@ -125,16 +129,14 @@ fn percent_decode(s: &str) -> String {
     let mut i = 0;
     while i < b.len() {
         match b[i] {
-            b'%' if i + 2 < b.len() => {
-                match u8::from_str_radix(&s[i + 1..i + 3], 16) {
-                    Ok(v) => {
-                        out.push(v);
-                        i += 3;
-                        continue;
-                    }
-                    Err(_) => out.push(b'%'),
+            b'%' if i + 2 < b.len() => match u8::from_str_radix(&s[i + 1..i + 3], 16) {
+                Ok(v) => {
+                    out.push(v);
+                    i += 3;
+                    continue;
                 }
-            }
+                Err(_) => out.push(b'%'),
+            },
             b'+' => out.push(b' '),
             c => out.push(c),
         }
@@ -158,7 +160,9 @@ mod tests {
         assert!(r.is_upgrade());
         assert_eq!(rest, b"\x81");
         assert_eq!(reads, [raw.len()]);
-        assert!(r.response_101().contains("Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"));
+        assert!(
+            r.response_101().contains("Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n")
+        );
         let mut bad = &b"POST / HTTP/1.1\r\n\r\n"[..];
         assert!(matches!(read_request(&mut bad).await, Err(RequestError::Malformed(_))));
     }

@@ -81,8 +81,10 @@ mod tests {
 
     #[test]
     fn ids_sort_as_number_tuples() {
-        let mut ids: Vec<CaseId> =
-            ["12.1.10", "2.1", "10.1.1", "1.1.1", "12.1.2", "1.2.8"].iter().map(|s| CaseId::parse(s).unwrap()).collect();
+        let mut ids: Vec<CaseId> = ["12.1.10", "2.1", "10.1.1", "1.1.1", "12.1.2", "1.2.8"]
+            .iter()
+            .map(|s| CaseId::parse(s).unwrap())
+            .collect();
         ids.sort();
         let s: Vec<String> = ids.iter().map(|i| i.to_string()).collect();
         assert_eq!(s, ["1.1.1", "1.2.8", "2.1", "10.1.1", "12.1.2", "12.1.10"]);

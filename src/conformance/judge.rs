@@ -152,7 +152,10 @@ pub fn judge(case: &Case, obs: &Observation) -> Verdict {
             behavior = Status::Informational;
             behavior_close = Status::Informational;
             result = informational_result(case, obs);
-            result_close = format!("Connection was closed {}.", if obs.was_clean { "cleanly" } else { "uncleanly" });
+            result_close = format!(
+                "Connection was closed {}.",
+                if obs.was_clean { "cleanly" } else { "uncleanly" }
+            );
         }
         Rule::FrameCount => {
             if behavior == Status::Ok && obs.tx_data_frames[..2] != [50, 1] {
@@ -170,7 +173,10 @@ pub fn judge(case: &Case, obs: &Observation) -> Verdict {
             }
             None => {
                 behavior = Status::Failed;
-                result = format!("Did not receive message within {} seconds.", case.max_wait_ms() / 1000);
+                result = format!(
+                    "Did not receive message within {} seconds.",
+                    case.max_wait_ms() / 1000
+                );
             }
         },
         Rule::Deflate => {

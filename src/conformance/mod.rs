@@ -14,14 +14,19 @@ mod run;
 mod utf8;
 
 pub use catalogue::{
-    Case, End, Event, ExpectedClose, FrameSpec, Payload, PayloadBuilder, Plan, Rule, Step, catalogue, category_name, find,
-    render_payload,
+    Case, End, Event, ExpectedClose, FrameSpec, Payload, PayloadBuilder, Plan, Rule, Step,
+    catalogue, category_name, find, render_payload,
 };
-pub use handshake::{MAX_REQUEST, Request, RequestError, SERVER, parse as parse_request, read_request};
+pub use golden::{Change, GoldenDiff, behavior_counts, compare, golden_entries};
+pub use handshake::{
+    MAX_REQUEST, Request, RequestError, SERVER, parse as parse_request, read_request,
+};
 pub use id::{CaseId, Pattern};
 pub use judge::{Observation, Status, Verdict, judge};
 pub use player::{CLOSE_HANDSHAKE_TIMEOUT, CaseRecord, WIRELOG_ROWS, play};
-pub use utf8::Utf8Stream;
-pub use report::{CaseFile, ExpectedCloseJson, Index, IndexEntry, ReportWriter, case_html, case_stem, index_html, read_index, to_json, write_atomic};
+pub use report::{
+    CaseFile, ExpectedCloseJson, Index, IndexEntry, ReportWriter, case_html, case_stem, index_html,
+    read_index, to_json, write_atomic,
+};
 pub use run::{CaseOutcome, RunConfig, SIM_PORT, World, run_cases, run_one, select};
-pub use golden::{Change, GoldenDiff, behavior_counts, compare, golden_entries};
+pub use utf8::Utf8Stream;

@@ -13,7 +13,9 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use super::catalogue::{Case, End, Event, FrameSpec, Payload, PayloadBuilder, Plan, Step, render_payload};
+use super::catalogue::{
+    Case, End, Event, FrameSpec, Payload, PayloadBuilder, Plan, Step, render_payload,
+};
 use super::handshake::Request;
 use super::judge::{Observation, Status};
 use super::utf8::Utf8Stream;
@@ -112,12 +114,22 @@ struct Conn<'a> {
 
 /// Plays `case` on `stream`, whose request `req` was read already (`leftover`: bytes
 /// that followed it); answers with 101 first.
-pub async fn play<S>(case: &Case, stream: S, req: &Request, leftover: Vec<u8>, reads: &[usize]) -> CaseRecord
+pub async fn play<S>(
+    case: &Case,
+    stream: S,
+    req: &Request,
+    leftover: Vec<u8>,
+    reads: &[usize],
+) -> CaseRecord
 where
     S: AsyncRead + AsyncWrite + Send + 'static,
 {
     let (mut rd, mut wr) = tokio::io::split(stream);
-    let mut rec = CaseRecord { http_request: req.raw.clone(), http_response: req.response_101(), ..Default::default() };
+    let mut rec = CaseRecord {
+        http_request: req.raw.clone(),
+        http_response: req.response_101(),
+        ..Default::default()
+    };
     for r in reads {
         *rec.rx_octet_stats.entry(*r).or_default() += 1;
     }
@@ -276,7 +288,10 @@ impl Conn<'_> {
     }
 
     fn send_frame(&mut self, f: &FrameSpec) {
-        let h = FrameHeader::from_b0((u8::from(f.fin) << 7) | ((f.rsv & 7) << 4) | (f.opcode & 0x0F), f.payload.len() as u64);
+        let h = FrameHeader::from_b0(
+            (u8::from(f.fin) << 7) | ((f.rsv & 7) << 4) | (f.opcode & 0x0F),
+            f.payload.len() as u64,
+        );
         let row = json!([
             "TF",
             frame_text(&f.payload[..f.payload.len().min(WIRELOG_OCTETS)], f.payload.len() as u64),
@@ -324,7 +339,14 @@ impl Conn<'_> {
             Some(c) => [&c.to_be_bytes()[..], reason.as_bytes()].concat(),
             None => Vec::new(),
         };
-        self.send_frame(&FrameSpec { opcode: 8, payload, fin: true, rsv: 0, chop: None, sync: false });
+        self.send_frame(&FrameSpec {
+            opcode: 8,
+            payload,
+            fin: true,
+            rsv: 0,
+            chop: None,
+            sync: false,
+        });
     }
 
     /// `failConnection`: the fuzzer closes because of the client (or its kill timer).
@@ -355,10 +377,13 @@ impl Conn<'_> {
                 self.run_steps();
             }
             Plan::Limits { binary, pattern, len, frame, chop, timeout_ms } => {
-                let payload: Vec<u8> = pattern.iter().copied().cycle().take(*len).collect();
+                let payload = super::catalogue::repeat(pattern, *len);
                 let op = if *binary { 2 } else { 1 };
                 let bytes = if *frame == 0 {
-                    encode_frame(&FrameHeader::new(Opcode::from_u8(op), payload.len() as u64), &payload)
+                    encode_frame(
+                        &FrameHeader::new(Opcode::from_u8(op), payload.len() as u64),
+                        &payload,
+                    )
                 } else {
                     fragment(&payload, op, *frame, &mut self.rec.tx_frame_stats)
                 };
@@ -386,7 +411,11 @@ impl Conn<'_> {
         if let Some(s) = &mut self.seq {
             s.sent += 1;
         }
-        self.write(encode_frame(&FrameHeader::new(Opcode::from_u8(op), payload.len() as u64), &payload), false, None);
+        self.write(
+            encode_frame(&FrameHeader::new(Opcode::from_u8(op), payload.len() as u64), &payload),
+            false,
+            None,
+        );
     }
 
     fn run_steps(&mut self) {
@@ -432,7 +461,14 @@ impl Conn<'_> {
 
     fn fire(&mut self) {
         let now = self.now();
-        let Some(i) = self.timers.iter().enumerate().filter(|(_, (t, _))| *t <= now).min_by_key(|(_, (t, _))| *t).map(|(i, _)| i) else {
+        let Some(i) = self
+            .timers
+            .iter()
+            .enumerate()
+            .filter(|(_, (t, _))| *t <= now)
+            .min_by_key(|(_, (t, _))| *t)
+            .map(|(i, _)| i)
+        else {
             return;
         };
         let (_, t) = self.timers.remove(i);
@@ -461,7 +497,9 @@ impl Conn<'_> {
             Timer::CloseHandshake => {
                 if !self.drop_now && !self.got_close {
                     self.rec.was_close_handshake_timeout = true;
-                    self.rec.was_not_clean_reason = Some("WebSocket closing handshake timeout (peer did not respond in time)".into());
+                    self.rec.was_not_clean_reason = Some(
+                        "WebSocket closing handshake timeout (peer did not respond in time)".into(),
+                    );
                     self.drop_now = true;
                 }
             }
@@ -469,7 +507,8 @@ impl Conn<'_> {
     }
 
     fn record(&mut self, e: Event) {
-        let finishable = matches!(self.case.plan, Plan::Script { .. }) && !matches!(e, Event::Timeout(_));
+        let finishable =
+            matches!(self.case.plan, Plan::Script { .. }) && !matches!(e, Event::Timeout(_));
         self.rec.obs.received.push(e);
         // finishWhenDone: every expected list is met and the fuzzer is to close.
         if finishable
@@ -534,7 +573,13 @@ impl Conn<'_> {
             return;
         }
         if matches!(h.opcode, Opcode::Text | Opcode::Binary) {
-            self.msg = Some(Msg { binary: h.opcode == Opcode::Binary, data: PayloadBuilder::default(), utf8: Utf8Stream::new() });
+            let data = if matches!(self.case.plan, Plan::Limits { .. }) {
+                PayloadBuilder::length_only()
+            } else {
+                PayloadBuilder::default()
+            };
+            self.msg =
+                Some(Msg { binary: h.opcode == Opcode::Binary, data, utf8: Utf8Stream::new() });
         }
     }
 
@@ -553,7 +598,9 @@ impl Conn<'_> {
         m.data.push(piece);
         if !m.binary {
             if let Err(at) = m.utf8.feed(piece) {
-                let reason = format!("encountered invalid UTF-8 while processing text message at payload octet index {at}");
+                let reason = format!(
+                    "encountered invalid UTF-8 while processing text message at payload octet index {at}"
+                );
                 self.fail(1007, &reason);
             }
         }
@@ -563,14 +610,29 @@ impl Conn<'_> {
         let Some(f) = self.frame.take() else { return };
         let h = f.header;
         let mask = h.mask.map(|m| m.iter().map(|b| format!("{b:02x}")).collect::<String>());
-        self.log(json!(["RF", frame_text(&f.head, h.len), h.opcode.as_u8(), h.fin, h.rsv, h.mask.is_some(), mask]));
+        self.log(json!([
+            "RF",
+            frame_text(&f.head, h.len),
+            h.opcode.as_u8(),
+            h.fin,
+            h.rsv,
+            h.mask.is_some(),
+            mask
+        ]));
         if self.failed && h.opcode != Opcode::Close {
             return;
         }
         match h.opcode {
             Opcode::Ping => {
                 if !self.sent_close {
-                    self.send_frame(&FrameSpec { opcode: 10, payload: f.control.clone(), fin: true, rsv: 0, chop: None, sync: false });
+                    self.send_frame(&FrameSpec {
+                        opcode: 10,
+                        payload: f.control.clone(),
+                        fin: true,
+                        rsv: 0,
+                        chop: None,
+                        sync: false,
+                    });
                 }
                 self.record(Event::Ping(Payload::of(&f.control)));
             }
@@ -598,9 +660,22 @@ impl Conn<'_> {
                     let ok = binary == want && payload.len == len as u64;
                     let ms = self.t0.elapsed().as_millis();
                     self.rec.obs.flow = Some(if ok {
-                        (Status::Ok, format!("Received echo of the right type and length {len} after {ms} ms."))
+                        (
+                            Status::Ok,
+                            format!(
+                                "Received echo of the right type and length {len} after {ms} ms."
+                            ),
+                        )
                     } else {
-                        (Status::Failed, format!("Received {} message of length {}, expected {} of length {len}.", kind(binary), payload.len, kind(want)))
+                        (
+                            Status::Failed,
+                            format!(
+                                "Received {} message of length {}, expected {} of length {len}.",
+                                kind(binary),
+                                payload.len,
+                                kind(want)
+                            ),
+                        )
                     });
                     self.close(Some(1000), "");
                 }
@@ -613,11 +688,15 @@ impl Conn<'_> {
                     return;
                 }
                 if !right {
-                    self.rec.obs.flow = Some((Status::Failed, format!("Echo {sent} of {count} was not the message sent.")));
+                    self.rec.obs.flow = Some((
+                        Status::Failed,
+                        format!("Echo {sent} of {count} was not the message sent."),
+                    ));
                     self.close(Some(1000), "");
                 } else if sent >= count {
                     let ms = self.t0.elapsed().as_millis();
-                    self.rec.obs.flow = Some((Status::Ok, format!("Received all {count} echoes in {ms} ms.")));
+                    self.rec.obs.flow =
+                        Some((Status::Ok, format!("Received all {count} echoes in {ms} ms.")));
                     self.close(Some(1000), "");
                 } else if self.is_open() {
                     self.send_next();
@@ -665,7 +744,8 @@ impl Conn<'_> {
             self.rec.was_not_clean_reason = Some(if self.drop_now {
                 "I dropped the WebSocket TCP connection".into()
             } else {
-                "peer dropped the TCP connection without previous WebSocket closing handshake".into()
+                "peer dropped the TCP connection without previous WebSocket closing handshake"
+                    .into()
             });
         }
         if self.drop_now {

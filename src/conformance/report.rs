@@ -43,7 +43,11 @@ pub struct ExpectedCloseJson {
     #[serde(rename = "closeCode")]
     pub close_code: Vec<u16>,
     /// Fatal when the wrong side closes (only written when set).
-    #[serde(rename = "closedByWrongEndpointIsFatal", skip_serializing_if = "Option::is_none", default)]
+    #[serde(
+        rename = "closedByWrongEndpointIsFatal",
+        skip_serializing_if = "Option::is_none",
+        default
+    )]
     pub closed_by_wrong_endpoint_is_fatal: Option<bool>,
     /// The fuzzer closes.
     #[serde(rename = "closedByMe")]
@@ -136,7 +140,14 @@ fn stats<K: ToString>(m: &BTreeMap<K, u64>) -> BTreeMap<String, u64> {
 
 impl CaseFile {
     /// The case file of `case` (number `caseno` of the selection) run by `agent`.
-    pub fn new(agent: &str, case: &Case, caseno: usize, rec: &CaseRecord, v: &Verdict, started: String) -> CaseFile {
+    pub fn new(
+        agent: &str,
+        case: &Case,
+        caseno: usize,
+        rec: &CaseRecord,
+        v: &Verdict,
+        started: String,
+    ) -> CaseFile {
         let xc = &case.expected_close;
         CaseFile {
             agent: agent.to_string(),
@@ -167,7 +178,11 @@ impl CaseFile {
             id: case.id.to_string(),
             is_server: true,
             local_close_code: rec.local_close.as_ref().and_then(|(c, _)| *c),
-            local_close_reason: rec.local_close.as_ref().map(|(_, r)| r.clone()).filter(|r| !r.is_empty()),
+            local_close_reason: rec
+                .local_close
+                .as_ref()
+                .map(|(_, r)| r.clone())
+                .filter(|r| !r.is_empty()),
             received: rec.obs.received.iter().map(|e| e.to_json()).collect(),
             remote_close_code: rec.obs.remote_close_code,
             remote_close_reason: rec.remote_close_reason.clone(),
@@ -183,7 +198,11 @@ impl CaseFile {
             tx_octet_stats: stats(&rec.tx_octet_stats),
             was_clean: rec.obs.was_clean,
             was_close_handshake_timeout: rec.was_close_handshake_timeout,
-            was_not_clean_reason: if rec.obs.was_clean { None } else { rec.was_not_clean_reason.clone() },
+            was_not_clean_reason: if rec.obs.was_clean {
+                None
+            } else {
+                rec.was_not_clean_reason.clone()
+            },
             was_open_handshake_timeout: false,
             was_server_connection_drop_timeout: false,
             wirelog: rec.wirelog.clone(),
@@ -197,7 +216,10 @@ impl CaseFile {
             behavior_close: self.behavior_close.clone(),
             duration: self.duration,
             remote_close_code: self.remote_close_code.map(u64::from),
-            reportfile: format!("{}.json", case_stem(&self.agent, &CaseId::parse(&self.id).unwrap_or(CaseId(vec![0])))),
+            reportfile: format!(
+                "{}.json",
+                case_stem(&self.agent, &CaseId::parse(&self.id).unwrap_or(CaseId(vec![0])))
+            ),
         }
     }
 }
@@ -231,7 +253,11 @@ impl ReportWriter {
     /// Writes into `dir` (created if missing).
     pub fn create(dir: &Path) -> std::io::Result<ReportWriter> {
         std::fs::create_dir_all(dir)?;
-        Ok(ReportWriter { dir: dir.to_path_buf(), index: Index::new(), descriptions: BTreeMap::new() })
+        Ok(ReportWriter {
+            dir: dir.to_path_buf(),
+            index: Index::new(),
+            descriptions: BTreeMap::new(),
+        })
     }
 
     /// The folder.
@@ -250,7 +276,10 @@ impl ReportWriter {
         let stem = case_stem(&file.agent, &id);
         write_atomic(&self.dir.join(format!("{stem}.json")), &to_json(file))?;
         write_atomic(&self.dir.join(format!("{stem}.html")), &case_html(file))?;
-        self.index.entry(file.agent.clone()).or_default().insert(file.id.clone(), file.index_entry());
+        self.index
+            .entry(file.agent.clone())
+            .or_default()
+            .insert(file.id.clone(), file.index_entry());
         Ok(())
     }
 
@@ -311,8 +340,10 @@ fn close_cell(e: &IndexEntry) -> (&'static str, String) {
 pub fn index_html(index: &Index, extra: &BTreeMap<String, (String, String)>) -> String {
     let agents: Vec<&String> = index.keys().collect();
     // The catalogue, plus ids only merged reports know.
-    let mut ids: Vec<(CaseId, String, String)> =
-        catalogue().iter().map(|c| (c.id.clone(), c.description.clone(), c.expectation.clone())).collect();
+    let mut ids: Vec<(CaseId, String, String)> = catalogue()
+        .iter()
+        .map(|c| (c.id.clone(), c.description.clone(), c.expectation.clone()))
+        .collect();
     for (id, (d, x)) in extra {
         if let Some(cid) = CaseId::parse(id) {
             if super::catalogue::find(&cid).is_none() {
@@ -367,12 +398,17 @@ pub fn index_html(index: &Index, extra: &BTreeMap<String, (String, String)>) -> 
             sub = s;
         }
         let u = id.underscored();
-        let _ = write!(h, "<tr><td><a href=\"#case_desc_{u}\" style=\"color:#333\">Case {id}</a></td>");
+        let _ =
+            write!(h, "<tr><td><a href=\"#case_desc_{u}\" style=\"color:#333\">Case {id}</a></td>");
         for a in &agents {
             match index.get(*a).and_then(|m| m.get(&id.to_string())) {
                 None => h.push_str("<td class=\"case_missing\" colspan=\"2\">Missing</td>"),
                 Some(e) if e.behavior == "UNIMPLEMENTED" => {
-                    let _ = write!(h, "<td class=\"case_unimplemented\" colspan=\"2\"><a href=\"{}\">Unimplemented</a></td>", esc(&e.reportfile.replace(".json", ".html")));
+                    let _ = write!(
+                        h,
+                        "<td class=\"case_unimplemented\" colspan=\"2\"><a href=\"{}\">Unimplemented</a></td>",
+                        esc(&e.reportfile.replace(".json", ".html"))
+                    );
                 }
                 Some(e) => {
                     let (bc, bt) = behavior_cell(&e.behavior);
@@ -418,7 +454,20 @@ pub fn case_html(f: &CaseFile) -> String {
         desc = f.description,
         exp = f.expectation,
     );
-    let cap = |s: String| if s.len() > 1000 { format!("{} ...", &s[..s.char_indices().take_while(|(i, _)| *i < 1000).last().map_or(0, |(i, c)| i + c.len_utf8())]) } else { s };
+    let cap = |s: String| {
+        if s.len() > 1000 {
+            format!(
+                "{} ...",
+                &s[..s
+                    .char_indices()
+                    .take_while(|(i, _)| *i < 1000)
+                    .last()
+                    .map_or(0, |(i, c)| i + c.len_utf8())]
+            )
+        } else {
+            s
+        }
+    };
     let _ = write!(
         h,
         "<h2>Case Outcome</h2><p>{}</p><p>Expected:</p><pre>{}</pre><p>Observed:</p><pre>{}</pre>",
@@ -426,40 +475,115 @@ pub fn case_html(f: &CaseFile) -> String {
         esc(&cap(serde_json::to_string(&f.expected).unwrap_or_default())),
         esc(&cap(serde_json::to_string(&f.received).unwrap_or_default()))
     );
-    let _ = write!(h, "<h2>Case Closing Behavior</h2><p>{} ({})</p><table>", esc(&f.result_close), esc(&f.behavior_close));
+    let _ = write!(
+        h,
+        "<h2>Case Closing Behavior</h2><p>{} ({})</p><table>",
+        esc(&f.result_close),
+        esc(&f.behavior_close)
+    );
     let row = |h: &mut String, k: &str, v: String, d: &str| {
         let _ = write!(h, "<tr><td>{k}</td><td>{}</td><td>{d}</td></tr>", esc(&v));
     };
     let opt = |v: &Option<u16>| v.map_or("None".into(), |c| c.to_string());
-    row(&mut h, "isServer", f.is_server.to_string(), "True, iff I (the fuzzer) am a server, and the peer is a client.");
-    row(&mut h, "closedByMe", f.closed_by_me.to_string(), "True, iff I have initiated closing handshake (that is, did send close first).");
-    row(&mut h, "failedByMe", f.failed_by_me.to_string(), "True, iff I have failed the WebSocket connection.");
-    row(&mut h, "droppedByMe", f.dropped_by_me.to_string(), "True, iff I dropped the TCP connection.");
-    row(&mut h, "wasClean", f.was_clean.to_string(), "True, iff full WebSocket closing handshake was performed (close frame sent and received) _and_ the server dropped the TCP (which is its responsibility).");
-    row(&mut h, "wasNotCleanReason", f.was_not_clean_reason.clone().unwrap_or("None".into()), "When wasClean == False, the reason what happened.");
-    row(&mut h, "wasCloseHandshakeTimeout", f.was_close_handshake_timeout.to_string(), "When we are a client, and we expected the server to drop the TCP, but that didn't happen in time, this gets True.");
-    row(&mut h, "localCloseCode", opt(&f.local_close_code), "The close code I sent in close frame (if any).");
-    row(&mut h, "localCloseReason", f.local_close_reason.clone().unwrap_or("None".into()), "The close reason I sent in close frame (if any).");
-    row(&mut h, "remoteCloseCode", opt(&f.remote_close_code), "The close code the peer sent me in close frame (if any).");
-    row(&mut h, "remoteCloseReason", f.remote_close_reason.clone().unwrap_or("None".into()), "The close reason the peer sent me in close frame (if any).");
+    row(
+        &mut h,
+        "isServer",
+        f.is_server.to_string(),
+        "True, iff I (the fuzzer) am a server, and the peer is a client.",
+    );
+    row(
+        &mut h,
+        "closedByMe",
+        f.closed_by_me.to_string(),
+        "True, iff I have initiated closing handshake (that is, did send close first).",
+    );
+    row(
+        &mut h,
+        "failedByMe",
+        f.failed_by_me.to_string(),
+        "True, iff I have failed the WebSocket connection.",
+    );
+    row(
+        &mut h,
+        "droppedByMe",
+        f.dropped_by_me.to_string(),
+        "True, iff I dropped the TCP connection.",
+    );
+    row(
+        &mut h,
+        "wasClean",
+        f.was_clean.to_string(),
+        "True, iff full WebSocket closing handshake was performed (close frame sent and received) _and_ the server dropped the TCP (which is its responsibility).",
+    );
+    row(
+        &mut h,
+        "wasNotCleanReason",
+        f.was_not_clean_reason.clone().unwrap_or("None".into()),
+        "When wasClean == False, the reason what happened.",
+    );
+    row(
+        &mut h,
+        "wasCloseHandshakeTimeout",
+        f.was_close_handshake_timeout.to_string(),
+        "When we are a client, and we expected the server to drop the TCP, but that didn't happen in time, this gets True.",
+    );
+    row(
+        &mut h,
+        "localCloseCode",
+        opt(&f.local_close_code),
+        "The close code I sent in close frame (if any).",
+    );
+    row(
+        &mut h,
+        "localCloseReason",
+        f.local_close_reason.clone().unwrap_or("None".into()),
+        "The close reason I sent in close frame (if any).",
+    );
+    row(
+        &mut h,
+        "remoteCloseCode",
+        opt(&f.remote_close_code),
+        "The close code the peer sent me in close frame (if any).",
+    );
+    row(
+        &mut h,
+        "remoteCloseReason",
+        f.remote_close_reason.clone().unwrap_or("None".into()),
+        "The close reason the peer sent me in close frame (if any).",
+    );
     h.push_str("</table><h2>Wire Statistics</h2>");
-    for (name, m) in [("Octets Received by Chop Size", &f.rx_octet_stats), ("Octets Transmitted by Chop Size", &f.tx_octet_stats)] {
-        let _ = write!(h, "<h3>{name}</h3><table><tr><th>Chop Size</th><th>Count</th><th>Octets</th></tr>");
-        let mut rows: Vec<(u64, u64)> = m.iter().map(|(k, v)| (k.parse().unwrap_or(0), *v)).collect();
+    for (name, m) in [
+        ("Octets Received by Chop Size", &f.rx_octet_stats),
+        ("Octets Transmitted by Chop Size", &f.tx_octet_stats),
+    ] {
+        let _ = write!(
+            h,
+            "<h3>{name}</h3><table><tr><th>Chop Size</th><th>Count</th><th>Octets</th></tr>"
+        );
+        let mut rows: Vec<(u64, u64)> =
+            m.iter().map(|(k, v)| (k.parse().unwrap_or(0), *v)).collect();
         rows.sort_unstable();
         for (k, v) in rows {
             let _ = write!(h, "<tr><td>{k}</td><td>{v}</td><td>{}</td></tr>", k * v);
         }
         h.push_str("</table>");
     }
-    for (name, m) in [("Frames Received by Opcode", &f.rx_frame_stats), ("Frames Transmitted by Opcode", &f.tx_frame_stats)] {
+    for (name, m) in [
+        ("Frames Received by Opcode", &f.rx_frame_stats),
+        ("Frames Transmitted by Opcode", &f.tx_frame_stats),
+    ] {
         let _ = write!(h, "<h3>{name}</h3><table><tr><th>Opcode</th><th>Count</th></tr>");
         for (k, v) in m {
             let _ = write!(h, "<tr><td>{}</td><td>{v}</td></tr>", esc(k));
         }
         h.push_str("</table>");
     }
-    let _ = write!(h, "<h2>Opening Handshake</h2><pre>{}</pre><pre>{}</pre><h2>Wire Log</h2><pre>", esc(&f.http_request), esc(&f.http_response));
+    let _ = write!(
+        h,
+        "<h2>Opening Handshake</h2><pre>{}</pre><pre>{}</pre><h2>Wire Log</h2><pre>",
+        esc(&f.http_request),
+        esc(&f.http_response)
+    );
     for (i, r) in f.wirelog.iter().enumerate() {
         let _ = writeln!(h, "{:03} {}", i, esc(&r.to_string()));
     }

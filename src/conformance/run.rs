@@ -67,10 +67,14 @@ pub fn select(cases: &[String], exclude: &[String]) -> Result<Vec<&'static Case>
     let exc: Vec<Pattern> = exclude.iter().map(|p| Pattern::new(p)).collect();
     for p in inc.iter().chain(&exc) {
         if !p.is_wild() && !all.iter().any(|c| c.id.to_string() == p.to_string()) {
-            return Err(format!("case pattern {p:?}: no such case (use * for a prefix, e.g. \"{p}.*\")"));
+            return Err(format!(
+                "case pattern {p:?}: no such case (use * for a prefix, e.g. \"{p}.*\")"
+            ));
         }
     }
-    let hit = |ps: &[Pattern], id: &str| ps.iter().any(|p| if p.is_wild() { p.matches_prefix(id) } else { p.to_string() == id });
+    let hit = |ps: &[Pattern], id: &str| {
+        ps.iter().any(|p| if p.is_wild() { p.matches_prefix(id) } else { p.to_string() == id })
+    };
     Ok(all
         .iter()
         .filter(|c| {
@@ -120,10 +124,15 @@ pub fn run_cases(cfg: &RunConfig, cases: &[&'static Case], mut done: impl FnMut(
 
 /// Runs one case in a runtime of its own (paused clock in the simulated world).
 pub fn run_one(cfg: &RunConfig, case: &Case, caseno: usize) -> CaseOutcome {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().start_paused(cfg.world == World::Sim).build();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(cfg.world == World::Sim)
+        .build();
     let result = match rt {
         Ok(rt) => {
-            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| rt.block_on(case_in_world(cfg, case, caseno))));
+            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                rt.block_on(case_in_world(cfg, case, caseno))
+            }));
             rt.shutdown_timeout(Duration::from_millis(100));
             r.map_err(|p| format!("wsim panicked: {}", crate::text::panic_message(&*p)))
         }
@@ -167,7 +176,11 @@ fn case_seed(seed: u64, id: &CaseId) -> u64 {
 
 /// The case's world: listener, DUT, client; then the play. Returns the record and a
 /// problem of the harness or DUT (not of the protocol), if any.
-async fn case_in_world(cfg: &RunConfig, case: &Case, caseno: usize) -> (CaseRecord, Option<String>) {
+async fn case_in_world(
+    cfg: &RunConfig,
+    case: &Case,
+    caseno: usize,
+) -> (CaseRecord, Option<String>) {
     let seed = case_seed(cfg.seed, &case.id);
     let rng = SharedRng::seeded(seed);
     enum L {
@@ -202,7 +215,8 @@ async fn case_in_world(cfg: &RunConfig, case: &Case, caseno: usize) -> (CaseReco
             Err(e) => return (CaseRecord::default(), Some(e.to_string())),
         }
     };
-    let uri = format!("ws://127.0.0.1:{port}/runCase?case={caseno}&agent={}", urlencode(&cfg.agent));
+    let uri =
+        format!("ws://127.0.0.1:{port}/runCase?case={caseno}&agent={}", urlencode(&cfg.agent));
     let config = Config {
         uri: Some(uri),
         buffer_size: cfg.buffer_size,
@@ -214,7 +228,9 @@ async fn case_in_world(cfg: &RunConfig, case: &Case, caseno: usize) -> (CaseReco
     let reactions = [ReactionSpec::Echo { timeout: ticks }];
     match dut.create_client("autobahn", &config, &reactions).await {
         Ok(true) => {}
-        Ok(false) => return (CaseRecord::default(), Some("the DUT's client init returned NULL".into())),
+        Ok(false) => {
+            return (CaseRecord::default(), Some("the DUT's client init returned NULL".into()));
+        }
         Err(e) => return (CaseRecord::default(), Some(e.to_string())),
     }
     let start = dut.call("autobahn", ClientCommand::Start);
@@ -238,10 +254,13 @@ async fn case_in_world(cfg: &RunConfig, case: &Case, caseno: usize) -> (CaseReco
             }
         });
         // The play ends by its own timers; this bound only guards against a bug.
-        let bound = Duration::from_millis(case.max_wait_ms()) + OPEN_TIMEOUT + Duration::from_secs(10);
+        let bound =
+            Duration::from_millis(case.max_wait_ms()) + OPEN_TIMEOUT + Duration::from_secs(10);
         match tokio::time::timeout(bound, accepted).await {
             Ok(Ok(Some(rec))) => (rec, None),
-            Ok(Ok(None)) | Ok(Err(_)) => (CaseRecord::default(), Some("the client did not open a connection".to_string())),
+            Ok(Ok(None)) | Ok(Err(_)) => {
+                (CaseRecord::default(), Some("the client did not open a connection".to_string()))
+            }
             Err(_) => (CaseRecord::default(), Some("the case did not end in time".to_string())),
         }
     };
@@ -278,6 +297,12 @@ async fn case_in_world(cfg: &RunConfig, case: &Case, caseno: usize) -> (CaseReco
 
 fn urlencode(s: &str) -> String {
     s.bytes()
-        .map(|b| if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") })
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
         .collect()
 }

@@ -75,7 +75,12 @@ mod tests {
                     for d in [0x80u8, 0xbf] {
                         let v = [a, b, c, d];
                         for n in 1..=4 {
-                            assert_eq!(check(&v[..n]), std::str::from_utf8(&v[..n]).is_ok(), "{:02x?}", &v[..n]);
+                            assert_eq!(
+                                check(&v[..n]),
+                                std::str::from_utf8(&v[..n]).is_ok(),
+                                "{:02x?}",
+                                &v[..n]
+                            );
                         }
                     }
                 }
@@ -86,7 +91,10 @@ mod tests {
     #[test]
     fn fails_fast_at_the_first_bad_octet_across_pieces() {
         let mut s = Utf8Stream::new();
-        assert_eq!(s.feed(&[0xce, 0xba, 0xe1, 0xbd, 0xb9, 0xcf, 0x83, 0xce, 0xbc, 0xce, 0xb5]), Ok(()));
+        assert_eq!(
+            s.feed(&[0xce, 0xba, 0xe1, 0xbd, 0xb9, 0xcf, 0x83, 0xce, 0xbc, 0xce, 0xb5]),
+            Ok(())
+        );
         assert_eq!(s.feed(&[0xf4]), Ok(()));
         assert!(!s.is_complete());
         assert_eq!(s.feed(&[0x90]), Err(12));
