@@ -1,0 +1,97 @@
+//! The golden gate: the client model's Autobahn verdicts for every case, per profile,
+//! are committed in conformance/golden/<profile>.json; a case whose `behavior` or
+//! `behaviorClose` gets worse fails this test (durations are ignored).
+
+use std::collections::BTreeMap;
+
+use wsim::conformance::{
+    IndexEntry, RunConfig, World, catalogue, compare, golden_entries, read_index, run_cases,
+    select, to_json,
+};
+use wsim::dut::agent::DutSpec;
+use wsim::esp::Profile;
+
+fn config(profile: Profile) -> RunConfig {
+    RunConfig {
+        agent: format!("wsim-model-{profile}"),
+        world: World::Sim,
+        dut: DutSpec::Host,
+        profile,
+        buffer_size: 4096,
+        jobs: 2,
+        seed: 1,
+    }
+}
+
+fn run(profile: Profile, cases: &[String]) -> BTreeMap<String, (IndexEntry, String)> {
+    let sel = select(cases, &[]).unwrap();
+    let mut out = BTreeMap::new();
+    run_cases(&config(profile), &sel, |o| {
+        out.insert(o.file.id.clone(), (o.file.index_entry(), to_json(&o.file)));
+    });
+    out
+}
+
+fn gate(profile: Profile) {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("conformance/golden");
+    let text = std::fs::read_to_string(dir.join(format!("{profile}.json"))).unwrap();
+    let golden: wsim::conformance::Index = serde_json::from_str(&text).unwrap();
+    let golden = golden_entries(&golden).unwrap();
+    assert_eq!(golden.len(), catalogue().len(), "the golden file covers every case");
+    let got: BTreeMap<String, IndexEntry> =
+        run(profile, &[]).into_iter().map(|(k, (e, _))| (k, e)).collect();
+    let ids: Vec<String> = catalogue().iter().map(|c| c.id.to_string()).collect();
+    let d = compare(golden, &got, &ids);
+    let worse: Vec<String> = d
+        .worse
+        .iter()
+        .map(|c| format!("{}: {} / {} -> {} / {}", c.id, c.was.0, c.was.1, c.now.0, c.now.1))
+        .collect();
+    assert!(worse.is_empty(), "{profile}: verdicts got worse:\n{}", worse.join("\n"));
+    let better: Vec<&str> = d.better.iter().map(|c| c.id.as_str()).collect();
+    assert!(
+        better.is_empty(),
+        "{profile}: verdicts got better, update the golden file (wsim conformance --profile {profile} --write-golden …): {better:?}"
+    );
+}
+
+#[test]
+fn the_model_idf6_verdicts_are_no_worse_than_the_golden_file() {
+    gate(Profile::Idf6);
+}
+
+#[test]
+fn the_model_idf5_5_verdicts_are_no_worse_than_the_golden_file() {
+    gate(Profile::Idf55);
+}
+
+#[test]
+fn a_simulated_run_repeats_byte_for_byte() {
+    let cases: Vec<String> =
+        ["2.*", "5.19", "6.4.*", "7.1.*", "9.7.1"].iter().map(|s| s.to_string()).collect();
+    let a = run(Profile::Idf6, &cases);
+    let b = run(Profile::Idf6, &cases);
+    assert_eq!(a.len(), 11 + 1 + 4 + 6 + 1);
+    for (id, (_, file)) in &a {
+        assert_eq!(Some(file), b.get(id).map(|(_, f)| f), "case {id}");
+    }
+    // Virtual time: the 6.4.x waits (2 s) show in the durations.
+    assert!(a["6.4.1"].0.duration >= 2000, "{:?}", a["6.4.1"].0);
+}
+
+#[test]
+fn the_reports_index_reads_back() {
+    let dir = std::env::temp_dir().join(format!("wsim-conformance-index-{}", std::process::id()));
+    let mut w = wsim::conformance::ReportWriter::create(&dir).unwrap();
+    let sel = select(&["1.1.1".to_string()], &[]).unwrap();
+    run_cases(&config(Profile::Idf6), &sel, |o| w.add(&o.file).unwrap());
+    w.write_index().unwrap();
+    let idx = read_index(&dir).unwrap();
+    assert_eq!(idx["wsim-model-idf6"]["1.1.1"].reportfile, "wsim_model_idf6_case_1_1_1.json");
+    let case: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("wsim_model_idf6_case_1_1_1.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(case.as_object().unwrap().len(), 39, "Autobahn's 39 keys");
+    let _ = std::fs::remove_dir_all(&dir);
+}
