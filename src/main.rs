@@ -42,6 +42,10 @@ enum Command {
     /// Play Autobahn|Testsuite's fuzzingserver catalogue (517 cases) against the client
     /// model or an agent DUT and write Autobahn's reports.
     Conformance(Box<cli::conformance::ConformanceArgs>),
+    /// A drop-in for Autobahn's `wstest -m fuzzingserver`: the same spec file, URL
+    /// protocol and reports, for any Autobahn client (the esp-protocols testee,
+    /// tungstenite's autobahn-client, …).
+    Fuzzingserver(cli::fuzzingserver::FuzzingServerArgs),
     /// Work with report folders.
     #[command(subcommand)]
     Report(ReportCommand),
@@ -91,6 +95,7 @@ fn main() {
             Command::Agent(args) => cli::agent::agent_cmd(args).await,
             Command::Report(ReportCommand::Diff(args)) => cli::run::diff_cmd(args),
             Command::Conformance(args) => cli::conformance::conformance_cmd(*args),
+            Command::Fuzzingserver(args) => cli::fuzzingserver::fuzzingserver_cmd(args).await,
         }
     });
     // Servers and stuck clients must not keep the process alive.

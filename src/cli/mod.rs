@@ -3,5 +3,6 @@
 pub mod agent;
 pub mod conformance;
 pub mod connect;
+pub mod fuzzingserver;
 pub mod run;
 pub mod serve;

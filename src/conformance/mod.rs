@@ -4,6 +4,7 @@
 //! the client model (simulated or real world) and agent DUTs.
 
 mod catalogue;
+mod fuzzingserver;
 mod golden;
 mod handshake;
 mod id;
@@ -17,6 +18,7 @@ pub use catalogue::{
     Case, End, Event, ExpectedClose, FrameSpec, Payload, PayloadBuilder, Plan, Rule, Step,
     catalogue, category_name, find, render_payload,
 };
+pub use fuzzingserver::{FuzzingServer, Spec, SpecFile, load_spec, spec_from};
 pub use golden::{Change, GoldenDiff, behavior_counts, compare, golden_entries};
 pub use handshake::{
     MAX_REQUEST, Request, RequestError, SERVER, parse as parse_request, read_request,
