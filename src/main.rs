@@ -55,6 +55,9 @@ enum Command {
 enum ReportCommand {
     /// Print which verdicts changed between two runs.
     Diff(cli::run::DiffArgs),
+    /// Merge Autobahn-format report folders (wsim conformance, wsim fuzzingserver, wsim
+    /// run, Autobahn) into one matrix of cases × agents.
+    Merge(cli::conformance::MergeArgs),
 }
 
 fn main() {
@@ -94,6 +97,7 @@ fn main() {
             Command::Certs(args) => cli::serve::certs_cmd(args),
             Command::Agent(args) => cli::agent::agent_cmd(args).await,
             Command::Report(ReportCommand::Diff(args)) => cli::run::diff_cmd(args),
+            Command::Report(ReportCommand::Merge(args)) => cli::conformance::merge_cmd(args),
             Command::Conformance(args) => cli::conformance::conformance_cmd(*args),
             Command::Fuzzingserver(args) => cli::fuzzingserver::fuzzingserver_cmd(args).await,
         }

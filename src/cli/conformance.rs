@@ -237,3 +237,35 @@ pub fn conformance_cmd(args: ConformanceArgs) -> i32 {
         None => exit::SUCCESS,
     }
 }
+
+/// Options of `wsim report merge`.
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// Report folders, each with an Autobahn-format index.json.
+    #[arg(required = true)]
+    pub dirs: Vec<PathBuf>,
+    /// The merged folder (created if missing).
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+/// Runs `wsim report merge`; returns the exit code.
+pub fn merge_cmd(args: MergeArgs) -> i32 {
+    match wsim::report::merge_reports(&args.dirs, &args.out) {
+        Ok(s) => {
+            for (a, n) in &s.agents {
+                println!("{a}: {n} cases");
+            }
+            println!("merged into {}", args.out.join("index.html").display());
+            exit::SUCCESS
+        }
+        Err(e @ wsim::report::MergeError::Io { .. }) => {
+            eprintln!("wsim report merge: {e}");
+            exit::INTERNAL
+        }
+        Err(e) => {
+            eprintln!("wsim report merge: {e}");
+            exit::BAD_INPUT
+        }
+    }
+}

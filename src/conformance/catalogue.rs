@@ -905,8 +905,7 @@ fn hex(s: &str) -> Vec<u8> {
 /// The payloads of 6.5–6.23, by subcategory.
 fn utf8_sequences() -> Vec<(u16, Vec<Vec<u8>>)> {
     let hx = |l: &[&str]| l.iter().map(|s| hex(s)).collect::<Vec<_>>();
-    let mut out = Vec::new();
-    out.push((
+    let mut out = vec![(
         5,
         vec![
             b"hello$world".to_vec(),
@@ -915,7 +914,7 @@ fn utf8_sequences() -> Vec<(u16, Vec<Vec<u8>>)> {
             b"hello\xF0\xA4\xAD\xA2world".to_vec(),
             KOSME.to_vec(),
         ],
-    ));
+    )];
     out.push((6, (1..=11).map(|n| KOSME[..n].to_vec()).collect()));
     out.push((7, hx(&["00", "c280", "e0a080", "f0908080"])));
     out.push((8, hx(&["f888808080", "fc8480808080"])));
@@ -1353,7 +1352,7 @@ fn closing(v: &mut Vec<Case>) {
             B::new(
                 format!("7.7.{}", n + 1),
                 format!("Send close with valid close code {code}"),
-                format!("Clean close with normal or echoed code"),
+                "Clean close with normal or echoed code".to_string(),
             )
             .script(vec![frame(CLOSE, &close_payload(*code, b"")).step()], k)
             .ok(vec![])

@@ -20,7 +20,7 @@ use super::judge::judge;
 use super::player::play;
 use super::report::{CaseFile, ReportWriter};
 use super::run::select;
-use crate::proto::{FrameHeader, Opcode, encode_frame};
+use crate::proto::{Decoded, FrameDecoder, FrameHeader, Opcode, encode_frame};
 
 /// How long a client may take to send its request (`openHandshakeTimeout`).
 const OPEN_TIMEOUT: Duration = Duration::from_secs(5);
@@ -411,14 +411,21 @@ async fn reply(mut s: TcpStream, req: &Request, text: Option<String>) {
         return;
     }
     let mut buf = [0u8; 1024];
+    let mut frames = FrameDecoder::new();
     let _ = tokio::time::timeout(CLOSE_WAIT, async {
         loop {
             match s.read(&mut buf).await {
                 Ok(0) | Err(_) => break,
-                // A close from the client ends the handshake (its frames are masked,
-                // the opcode is in the low bits of the first byte).
-                Ok(n) if buf[..n].iter().any(|b| *b == 0x88) => break,
-                Ok(_) => {}
+                Ok(n) => {
+                    // The client's close ends the handshake.
+                    let mut closed = false;
+                    frames.feed(&buf[..n], |d| {
+                        closed |= matches!(d, Decoded::Header { header, .. } if header.opcode == Opcode::Close)
+                    });
+                    if closed {
+                        break;
+                    }
+                }
             }
         }
     })

@@ -596,8 +596,10 @@ impl Conn<'_> {
         }
         let Some(m) = &mut self.msg else { return };
         m.data.push(piece);
-        if !m.binary {
-            if let Err(at) = m.utf8.feed(piece) {
+        if !m.binary
+            && let Err(at) = m.utf8.feed(piece)
+        {
+            {
                 let reason = format!(
                     "encountered invalid UTF-8 while processing text message at payload octet index {at}"
                 );

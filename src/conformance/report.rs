@@ -345,21 +345,31 @@ pub fn index_html(index: &Index, extra: &BTreeMap<String, (String, String)>) -> 
         .map(|c| (c.id.clone(), c.description.clone(), c.expectation.clone()))
         .collect();
     for (id, (d, x)) in extra {
-        if let Some(cid) = CaseId::parse(id) {
-            if super::catalogue::find(&cid).is_none() {
-                ids.push((cid, d.clone(), x.clone()));
-            }
+        if let Some(cid) = CaseId::parse(id)
+            && super::catalogue::find(&cid).is_none()
+        {
+            ids.push((cid, d.clone(), x.clone()));
         }
     }
+    // Ids that are not numbers (wsim run's scenarios) get a table of their own.
+    let mut named: Vec<&String> = Vec::new();
     for m in index.values() {
         for id in m.keys() {
-            if let Some(cid) = CaseId::parse(id) {
-                if !ids.iter().any(|(i, ..)| *i == cid) {
-                    ids.push((cid, String::new(), String::new()));
+            match CaseId::parse(id) {
+                Some(cid) => {
+                    if !ids.iter().any(|(i, ..)| *i == cid) {
+                        ids.push((cid, String::new(), String::new()));
+                    }
+                }
+                None => {
+                    if !named.contains(&id) {
+                        named.push(id);
+                    }
                 }
             }
         }
     }
+    named.sort();
     ids.sort_by(|a, b| a.0.cmp(&b.0));
     let mut h = String::new();
     let _ = write!(
@@ -400,30 +410,16 @@ pub fn index_html(index: &Index, extra: &BTreeMap<String, (String, String)>) -> 
         let u = id.underscored();
         let _ =
             write!(h, "<tr><td><a href=\"#case_desc_{u}\" style=\"color:#333\">Case {id}</a></td>");
-        for a in &agents {
-            match index.get(*a).and_then(|m| m.get(&id.to_string())) {
-                None => h.push_str("<td class=\"case_missing\" colspan=\"2\">Missing</td>"),
-                Some(e) if e.behavior == "UNIMPLEMENTED" => {
-                    let _ = write!(
-                        h,
-                        "<td class=\"case_unimplemented\" colspan=\"2\"><a href=\"{}\">Unimplemented</a></td>",
-                        esc(&e.reportfile.replace(".json", ".html"))
-                    );
-                }
-                Some(e) => {
-                    let (bc, bt) = behavior_cell(&e.behavior);
-                    let (cc, ct) = close_cell(e);
-                    let _ = write!(
-                        h,
-                        "<td class=\"{bc}\"><a href=\"{}\">{bt}</a><br>{} ms</td><td class=\"{cc} close\">{}</td>",
-                        esc(&e.reportfile.replace(".json", ".html")),
-                        e.duration,
-                        esc(&ct)
-                    );
-                }
-            }
-        }
+        cells(&mut h, index, &agents, &id.to_string());
         h.push_str("</tr>");
+    }
+    if !named.is_empty() {
+        agent_row(&mut h, "Other cases (wsim scenarios)", "case_category");
+        for id in &named {
+            let _ = write!(h, "<tr><td>{}</td>", esc(id));
+            cells(&mut h, index, &agents, id);
+            h.push_str("</tr>");
+        }
     }
     h.push_str("</table><h2>Test case descriptions</h2>");
     for (id, d, x) in &ids {
@@ -435,6 +431,34 @@ pub fn index_html(index: &Index, extra: &BTreeMap<String, (String, String)>) -> 
     }
     h.push_str("</body></html>\n");
     h
+}
+
+/// One case's cells for every agent: behaviour and close, or one cell for
+/// UNIMPLEMENTED and for a case the agent did not run.
+fn cells(h: &mut String, index: &Index, agents: &[&String], id: &str) {
+    for a in agents {
+        match index.get(*a).and_then(|m| m.get(id)) {
+            None => h.push_str("<td class=\"case_missing\" colspan=\"2\">Missing</td>"),
+            Some(e) if e.behavior == "UNIMPLEMENTED" => {
+                let _ = write!(
+                    h,
+                    "<td class=\"case_unimplemented\" colspan=\"2\"><a href=\"{}\">Unimplemented</a></td>",
+                    esc(&e.reportfile.replace(".json", ".html"))
+                );
+            }
+            Some(e) => {
+                let (bc, bt) = behavior_cell(&e.behavior);
+                let (cc, ct) = close_cell(e);
+                let _ = write!(
+                    h,
+                    "<td class=\"{bc}\"><a href=\"{}\">{bt}</a><br>{} ms</td><td class=\"{cc} close\">{}</td>",
+                    esc(&e.reportfile.replace(".json", ".html")),
+                    e.duration,
+                    esc(&ct)
+                );
+            }
+        }
+    }
 }
 
 /// A case's page: summary, description, expectation, outcome, close flags, statistics,

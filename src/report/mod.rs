@@ -5,6 +5,7 @@ mod baseline;
 mod case;
 mod html;
 mod junit;
+mod merge;
 mod summary;
 mod terminal;
 
@@ -16,6 +17,7 @@ pub use baseline::{Change, diff};
 pub use case::{behavior, behavior_close, case_json, case_stem, remote_close_code, slug};
 pub use html::{case_html, esc, index_html};
 pub use junit::junit_xml;
+pub use merge::{MergeError, MergeSummary, merge_reports};
 pub use summary::{Counts, RunState, Summary, SummaryEntry};
 pub use terminal::Terminal;
 
