@@ -47,13 +47,25 @@ fn main() {
     let runs: Vec<_> = (0..3).map(|_| time(World::Sim, &[])).collect();
     let best = runs.iter().map(|r| r.0).fold(f64::MAX, f64::min);
     let (_, virt, counts) = &runs[0];
-    println!("conformance/sim: whole catalogue (517 cases), 2 threads: {best:.3} s wall (best of 3; target <= 1 s)");
+    println!(
+        "conformance/sim: whole catalogue (517 cases), 2 threads: {best:.3} s wall (best of 3; target <= 1 s)"
+    );
     println!("  verdicts: {counts:?}");
-    println!("  virtual time of the cases: {:.1} s, {:.0}x the wall time", *virt as f64 / 1000.0, *virt as f64 / 1000.0 / best);
+    println!(
+        "  virtual time of the cases: {:.1} s, {:.0}x the wall time",
+        *virt as f64 / 1000.0,
+        *virt as f64 / 1000.0 / best
+    );
 
     let cats = ["1.*", "2.*", "3.*", "4.*", "5.*", "6.*", "7.*", "9.*"];
     let (sim, ..) = time(World::Sim, &cats);
     let (real, real_ms, real_counts) = time(World::Real, &cats);
-    println!("conformance/real vs sim: categories 1-7 and 9 (288 cases): real loopback {real:.3} s, sim {sim:.3} s, ratio {:.1}x", real / sim);
-    println!("  real-world verdicts: {real_counts:?}; sum of case durations {:.1} s", real_ms as f64 / 1000.0);
+    println!(
+        "conformance/real vs sim: categories 1-7 and 9 (288 cases): real loopback {real:.3} s, sim {sim:.3} s, ratio {:.1}x",
+        real / sim
+    );
+    println!(
+        "  real-world verdicts: {real_counts:?}; sum of case durations {:.1} s",
+        real_ms as f64 / 1000.0
+    );
 }

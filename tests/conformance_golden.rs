@@ -117,7 +117,11 @@ fn snapshots_of_a_case_file_and_the_index() {
             ".wirelog" => "[wire log: masks are seeded]",
         });
     }
-    let index: wsim::conformance::Index =
-        [("wsim-model-idf6".to_string(), files.values().map(|f| (f.id.clone(), f.index_entry())).collect())].into_iter().collect();
+    let index: wsim::conformance::Index = [(
+        "wsim-model-idf6".to_string(),
+        files.values().map(|f| (f.id.clone(), f.index_entry())).collect(),
+    )]
+    .into_iter()
+    .collect();
     insta::assert_snapshot!("index_json", to_json(&index));
 }

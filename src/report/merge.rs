@@ -115,7 +115,8 @@ mod tests {
         std::fs::create_dir_all(dir).unwrap();
         let mut m = BTreeMap::new();
         for (id, b) in cases {
-            let file = format!("{}_case_{}.json", crate::report::slug(agent), id.replace(['.', '/'], "_"));
+            let file =
+                format!("{}_case_{}.json", crate::report::slug(agent), id.replace(['.', '/'], "_"));
             std::fs::write(dir.join(&file), format!("{{\"id\": \"{id}\"}}")).unwrap();
             m.insert(
                 id.to_string(),
@@ -158,7 +159,10 @@ mod tests {
         assert!(html.contains("case_unimplemented") && html.contains("case_missing"));
         let e = merge_reports(&[base.join("a"), base.join("a")], &base.join("out2")).unwrap_err();
         assert!(matches!(e, MergeError::Conflict { .. }), "{e}");
-        assert!(matches!(merge_reports(std::slice::from_ref(&out), &out), Err(MergeError::OutIsInput(_))));
+        assert!(matches!(
+            merge_reports(std::slice::from_ref(&out), &out),
+            Err(MergeError::OutIsInput(_))
+        ));
         let e = merge_reports(&[base.join("nope")], &base.join("out3")).unwrap_err();
         assert!(e.to_string().contains("nope/index.json"), "{e}");
         let _ = std::fs::remove_dir_all(&base);
