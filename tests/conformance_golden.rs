@@ -125,3 +125,38 @@ fn snapshots_of_a_case_file_and_the_index() {
     .collect();
     insta::assert_snapshot!("index_json", to_json(&index));
 }
+
+/// `wsim conformance --golden`: a case that got worse fails the run (exit 1) and is
+/// named; a bad pattern is exit 2.
+#[test]
+fn the_cli_gate_names_a_case_that_got_worse() {
+    let dir = std::env::temp_dir().join(format!("wsim-conformance-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let golden = dir.join("golden.json");
+    // The model echoes invalid UTF-8 (FAILED); a golden file that says OK sees it worse.
+    let entry = |b: &str| serde_json::json!({"behavior": b, "behaviorClose": b, "duration": 0, "remoteCloseCode": null, "reportfile": "x.json"});
+    let g = serde_json::json!({"someone": {"6.3.1": entry("OK"), "1.1.1": entry("OK")}});
+    std::fs::write(&golden, g.to_string()).unwrap();
+    let wsim = env!("CARGO_BIN_EXE_wsim");
+    let out = std::process::Command::new(wsim)
+        .args(["conformance", "--cases", "6.3.1", "1.1.1", "--report-dir"])
+        .arg(dir.join("r"))
+        .arg("--golden")
+        .arg(&golden)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("WORSE:  6.3.1 OK / OK -> FAILED / FAILED"), "{stdout}");
+    assert!(!stdout.contains("WORSE:  1.1.1"), "{stdout}");
+    assert!(
+        dir.join("r/index.json").exists() && dir.join("r/wsim_model_idf6_case_6_3_1.html").exists()
+    );
+    let out = std::process::Command::new(wsim)
+        .args(["conformance", "--cases", "1.1.99"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("case pattern \"1.1.99\": no such case"));
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -68,7 +68,7 @@ pub fn select(cases: &[String], exclude: &[String]) -> Result<Vec<&'static Case>
     for p in inc.iter().chain(&exc) {
         if !p.is_wild() && !all.iter().any(|c| c.id.to_string() == p.to_string()) {
             return Err(format!(
-                "case pattern {p:?}: no such case (use * for a prefix, e.g. \"{p}.*\")"
+                "case pattern \"{p}\": no such case (use * for a prefix, e.g. \"{p}.*\")"
             ));
         }
     }
