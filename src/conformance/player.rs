@@ -25,6 +25,9 @@ use crate::proto::{Decoded, FrameDecoder, FrameHeader, Opcode, apply_mask, encod
 pub const WIRELOG_ROWS: usize = 2000;
 /// Octets of a payload a wire log row shows.
 const WIRELOG_OCTETS: usize = 64;
+/// Events recorded at most: expected lists are far shorter, so a longer record can
+/// never match, and a client that floods pongs cannot fill memory.
+pub const MAX_RECEIVED: usize = 1024;
 /// The close handshake timeout (`closeHandshakeTimeout`).
 pub const CLOSE_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(1);
 /// How long a drop waits for queued bytes to go out.
@@ -509,6 +512,9 @@ impl Conn<'_> {
     fn record(&mut self, e: Event) {
         let finishable =
             matches!(self.case.plan, Plan::Script { .. }) && !matches!(e, Event::Timeout(_));
+        if self.rec.obs.received.len() >= MAX_RECEIVED {
+            return;
+        }
         self.rec.obs.received.push(e);
         // finishWhenDone: every expected list is met and the fuzzer is to close.
         if finishable
@@ -783,4 +789,105 @@ fn fragment(payload: &[u8], op: u8, size: usize, stats: &mut BTreeMap<u8, u64>) 
         out.extend_from_slice(c);
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::conformance::{CaseId, find, parse_request};
+    use tokio::io::duplex;
+
+    fn case(id: &str) -> &'static Case {
+        find(&CaseId::parse(id).unwrap()).unwrap()
+    }
+
+    fn request() -> Request {
+        parse_request(b"GET /runCase?case=1&agent=t HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n").unwrap()
+    }
+
+    fn masked(op: u8, payload: &[u8]) -> Vec<u8> {
+        let mut h = FrameHeader::new(Opcode::from_u8(op), payload.len() as u64);
+        h.mask = Some([1, 2, 3, 4]);
+        encode_frame(&h, payload)
+    }
+
+    /// A client that reads everything and never writes: killAfter(1) sends 1001, the
+    /// close handshake times out 1 s later, all in virtual time.
+    #[tokio::test(start_paused = true)]
+    async fn a_silent_client_is_killed_with_1001_then_dropped_after_the_close_timeout() {
+        let (server, mut client) = duplex(1 << 20);
+        let reader = tokio::spawn(async move {
+            let mut v = Vec::new();
+            let _ = client.read_to_end(&mut v).await;
+            v
+        });
+        let rec = play(case("1.1.1"), server, &request(), Vec::new(), &[100]).await;
+        assert!(rec.obs.closed_by_me && rec.obs.failed_by_me && rec.obs.dropped_by_me);
+        assert!(!rec.obs.was_clean && rec.was_close_handshake_timeout);
+        assert_eq!(rec.local_close, Some((Some(1001), "Going Away".to_string())));
+        assert_eq!(rec.duration_ms, 2000);
+        let wire = reader.await.unwrap();
+        assert!(wire.starts_with(b"HTTP/1.1 101 Switching Protocols\r\n"));
+        assert!(wire.ends_with(&[
+            0x81, 0x00, 0x88, 0x0c, 0x03, 0xe9, b'G', b'o', b'i', b'n', b'g', b' ', b'A', b'w',
+            b'a', b'y'
+        ]));
+    }
+
+    /// An echo, then the fuzzer's close (finishWhenDone) answered: clean, code 1000.
+    #[tokio::test(start_paused = true)]
+    async fn an_echo_finishes_the_case_and_a_close_reply_makes_it_clean() {
+        let (server, mut client) = duplex(1 << 20);
+        let peer = tokio::spawn(async move {
+            let mut buf = vec![0u8; 4096];
+            let mut got = Vec::new();
+            // The 101 and the text frame `*`×125.
+            while got.len() < 1 {
+                let n = client.read(&mut buf).await.unwrap();
+                got.extend_from_slice(&buf[..n]);
+            }
+            client.write_all(&masked(1, &[b'*'; 125])).await.unwrap();
+            // Wait for the close, answer it.
+            let mut seen = Vec::new();
+            loop {
+                let n = client.read(&mut buf).await.unwrap();
+                if n == 0 {
+                    break;
+                }
+                seen.extend_from_slice(&buf[..n]);
+                if seen.windows(4).any(|w| w == [0x88, 0x02, 0x03, 0xe8]) {
+                    client.write_all(&masked(8, &1000u16.to_be_bytes())).await.unwrap();
+                    break;
+                }
+            }
+        });
+        let rec = play(case("1.1.2"), server, &request(), Vec::new(), &[100]).await;
+        peer.await.unwrap();
+        let v = crate::conformance::judge(case("1.1.2"), &rec.obs);
+        assert_eq!((v.behavior, v.behavior_close), (Status::Ok, Status::Ok));
+        assert!(rec.obs.was_clean && rec.obs.closed_by_me && !rec.obs.failed_by_me);
+        assert_eq!(rec.obs.remote_close_code, Some(1000));
+        assert_eq!(rec.rx_frame_stats.get(&1), Some(&1));
+    }
+
+    /// Protocol violations of the client's frames make the fuzzer fail the connection.
+    #[tokio::test(start_paused = true)]
+    async fn an_unmasked_frame_and_bad_utf8_are_failed_by_the_fuzzer() {
+        for (bytes, code) in [
+            (encode_frame(&FrameHeader::new(Opcode::Text, 2), b"hi"), 1002u16),
+            (masked(1, &[0xce, 0xba, 0xff]), 1007),
+            (masked(8, &1005u16.to_be_bytes()), 1002),
+        ] {
+            let (server, mut client) = duplex(1 << 20);
+            client.write_all(&bytes).await.unwrap();
+            let keep = tokio::spawn(async move {
+                let mut v = Vec::new();
+                let _ = client.read_to_end(&mut v).await;
+            });
+            let rec = play(case("2.1"), server, &request(), Vec::new(), &[100]).await;
+            assert!(rec.obs.failed_by_me && rec.obs.closed_by_me, "{bytes:02x?}");
+            assert_eq!(rec.local_close.as_ref().and_then(|(c, _)| *c), Some(code), "{bytes:02x?}");
+            keep.await.unwrap();
+        }
+    }
 }
