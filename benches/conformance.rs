@@ -61,7 +61,7 @@ fn main() {
     let (sim, ..) = time(World::Sim, &cats);
     let (real, real_ms, real_counts) = time(World::Real, &cats);
     println!(
-        "conformance/real vs sim: categories 1-7 and 9 (288 cases): real loopback {real:.3} s, sim {sim:.3} s, ratio {:.1}x",
+        "conformance/real vs sim: categories 1-7 and 9 (300 cases): real loopback {real:.3} s, sim {sim:.3} s, ratio {:.1}x",
         real / sim
     );
     println!(

@@ -9,8 +9,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use tokio::time::Instant;
-
 use super::catalogue::Case;
 use super::handshake::read_request;
 use super::id::{CaseId, Pattern};
@@ -238,34 +236,39 @@ async fn case_in_world(
     // echo would otherwise pile up in the channel.
     let play_case = async {
         let _ = start.await;
-        let accepted = tokio::time::timeout(OPEN_TIMEOUT, async {
-            match listener {
-                L::Sim(mut l) => {
+        // Connecting and sending the request are bounded by OPEN_TIMEOUT; the play
+        // ends by its own timers, and its bound only guards against a bug.
+        let bound = Duration::from_millis(case.max_wait_ms()) + Duration::from_secs(10);
+        let no_open =
+            || (CaseRecord::default(), Some("the client did not open a connection".to_string()));
+        let late = || (CaseRecord::default(), Some("the case did not end in time".to_string()));
+        match listener {
+            L::Sim(mut l) => {
+                let opened = tokio::time::timeout(OPEN_TIMEOUT, async {
                     let mut s = l.accept().await?;
                     let (req, rest, reads) = read_request(&mut s).await.ok()?;
-                    Some(play(case, s, &req, rest, &reads).await)
-                }
-                L::Tcp(l) => {
+                    Some((s, req, rest, reads))
+                });
+                let Ok(Some((s, req, rest, reads))) = opened.await else { return no_open() };
+                tokio::time::timeout(bound, play(case, s, &req, rest, &reads))
+                    .await
+                    .map_or_else(|_| late(), |r| (r, None))
+            }
+            L::Tcp(l) => {
+                let opened = tokio::time::timeout(OPEN_TIMEOUT, async {
                     let (mut s, _) = l.accept().await.ok()?;
                     let _ = s.set_nodelay(true);
                     let (req, rest, reads) = read_request(&mut s).await.ok()?;
-                    Some(play(case, s, &req, rest, &reads).await)
-                }
+                    Some((s, req, rest, reads))
+                });
+                let Ok(Some((s, req, rest, reads))) = opened.await else { return no_open() };
+                tokio::time::timeout(bound, play(case, s, &req, rest, &reads))
+                    .await
+                    .map_or_else(|_| late(), |r| (r, None))
             }
-        });
-        // The play ends by its own timers; this bound only guards against a bug.
-        let bound =
-            Duration::from_millis(case.max_wait_ms()) + OPEN_TIMEOUT + Duration::from_secs(10);
-        match tokio::time::timeout(bound, accepted).await {
-            Ok(Ok(Some(rec))) => (rec, None),
-            Ok(Ok(None)) | Ok(Err(_)) => {
-                (CaseRecord::default(), Some("the client did not open a connection".to_string()))
-            }
-            Err(_) => (CaseRecord::default(), Some("the case did not end in time".to_string())),
         }
     };
     tokio::pin!(play_case);
-    let t0 = Instant::now();
     let out = loop {
         tokio::select! {
             r = &mut play_case => break r,
@@ -275,7 +278,6 @@ async fn case_in_world(
             },
         }
     };
-    let _ = t0;
     let shutdown = dut.shutdown();
     let _ = tokio::time::timeout(DESTROY_TIMEOUT, async {
         tokio::select! {
