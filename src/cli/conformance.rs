@@ -40,8 +40,9 @@ pub struct ConformanceArgs {
     /// case). Default: reports/conformance.
     #[arg(long, default_value = "reports/conformance")]
     pub report_dir: PathBuf,
-    /// The agent name in the reports (default: wsim-model-<profile> for the model, the
-    /// DUT spec for agents).
+    /// The agent name in the reports (default: wsim-model-<profile> for the model in
+    /// the simulated world, wsim-model-<profile>-real in the real world, the DUT spec
+    /// for agents).
     #[arg(long)]
     pub agent: Option<String>,
     /// An index.json of expected verdicts: only cases whose verdict got worse fail.
@@ -125,12 +126,10 @@ pub fn conformance_cmd(args: ConformanceArgs) -> i32 {
             }
         }
     };
-    let agent = args.agent.clone().unwrap_or_else(|| {
-        if args.dut.is_host() {
-            format!("wsim-model-{}", args.profile)
-        } else {
-            args.dut.to_string()
-        }
+    let agent = args.agent.clone().unwrap_or_else(|| match (args.dut.is_host(), args.world) {
+        (true, World::Sim) => format!("wsim-model-{}", args.profile),
+        (true, World::Real) => format!("wsim-model-{}-real", args.profile),
+        (false, _) => args.dut.to_string(),
     });
     let mut writer = match ReportWriter::create(&args.report_dir) {
         Ok(w) => w,
