@@ -7,6 +7,7 @@ mod diff;
 mod dut;
 mod html;
 mod junit;
+mod merge;
 mod summary;
 mod sweep;
 mod terminal;
@@ -21,6 +22,7 @@ pub use diff::{DiffFormat, DiffReport, DiffRow, DiffSide, SideResult};
 pub use dut::{DutRecord, LinkKind, agent_name, slug_safe};
 pub use html::{case_html, esc, index_html};
 pub use junit::junit_xml;
+pub use merge::{MergeError, MergeSummary, merge_reports};
 pub use summary::{Counts, RunState, Summary, SummaryEntry};
 pub use sweep::{
     CASES_PER_SIGNATURE, FailureGroup, MAX_SIGNATURES, PASSING_SAMPLE, PassingSeed, SweepReport,
