@@ -86,7 +86,7 @@ fn the_real_client_passes_scenarios_through_exec() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        stdout.contains("DUT linux idf v") && stdout.contains(" client 1."),
+        stdout.contains("DUT linux · IDF v") && stdout.contains(" client 1."),
         "the DUT is the real client on the linux target:\n{stdout}"
     );
     assert!(
