@@ -39,7 +39,7 @@ fn run_suite(rt: &tokio::runtime::Runtime, dut: DutSpec, pki: &Arc<TestPki>) -> 
         sdkconfig: Default::default(),
         dut,
         site: Default::default(),
-        dut_name: None,
+        dut_record: None,
     };
     let (tx, mut rx) = mpsc::unbounded_channel();
     let t0 = Instant::now();

@@ -36,7 +36,7 @@ fn run_suite(
         sdkconfig: Default::default(),
         dut: wsim::dut::agent::DutSpec::Host,
         site: Default::default(),
-        dut_name: None,
+        dut_record: None,
     };
     let (tx, mut rx) = mpsc::unbounded_channel();
     let t0 = Instant::now();

@@ -7,6 +7,7 @@
 #![warn(missing_docs)]
 
 pub mod certs;
+pub mod conformance;
 pub mod dut;
 pub mod esp;
 pub mod exit;

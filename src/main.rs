@@ -39,6 +39,13 @@ enum Command {
     /// Serve the client model over the agent protocol (stdin/stdout or --listen): the
     /// reference agent, and the DUT of `wsim run --dut exec:"wsim agent"`.
     Agent(cli::agent::AgentArgs),
+    /// Play Autobahn|Testsuite's fuzzingserver catalogue (517 cases) against the client
+    /// model or an agent DUT and write Autobahn's reports.
+    Conformance(Box<cli::conformance::ConformanceArgs>),
+    /// A drop-in for Autobahn's `wstest -m fuzzingserver`: the same spec file, URL
+    /// protocol and reports, for any Autobahn client (the esp-protocols testee,
+    /// tungstenite's autobahn-client, …).
+    Fuzzingserver(cli::fuzzingserver::FuzzingServerArgs),
     /// Work with report folders.
     #[command(subcommand)]
     Report(ReportCommand),
@@ -48,6 +55,9 @@ enum Command {
 enum ReportCommand {
     /// Print which verdicts changed between two runs.
     Diff(cli::run::DiffArgs),
+    /// Merge Autobahn-format report folders (wsim conformance, wsim fuzzingserver, wsim
+    /// run, Autobahn) into one matrix of cases × agents.
+    Merge(cli::conformance::MergeArgs),
 }
 
 fn main() {
@@ -87,6 +97,9 @@ fn main() {
             Command::Certs(args) => cli::serve::certs_cmd(args),
             Command::Agent(args) => cli::agent::agent_cmd(args).await,
             Command::Report(ReportCommand::Diff(args)) => cli::run::diff_cmd(args),
+            Command::Report(ReportCommand::Merge(args)) => cli::conformance::merge_cmd(args),
+            Command::Conformance(args) => cli::conformance::conformance_cmd(*args),
+            Command::Fuzzingserver(args) => cli::fuzzingserver::fuzzingserver_cmd(args).await,
         }
     });
     // Servers and stuck clients must not keep the process alive.

@@ -81,8 +81,7 @@ fn the_suite_through_exec_wsim_agent_gives_the_host_models_verdicts() {
     let dut = format!("exec:{WSIM} agent");
     let (out, s) = run_real("exec", &dut, &[]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    let dut_name = s["dut"].as_str().unwrap();
-    assert_eq!(dut_name, "host idf v6.0 client 1.8.0");
+    assert_eq!(s["dut"]["agent"], "host-v6.0-ewc1.8.0");
     assert_eq!(s["complete"], true);
     assert_eq!(&verdicts(&s), host_verdicts());
 }
@@ -103,7 +102,7 @@ fn the_suite_through_tcp_gives_the_host_models_verdicts() {
     let _ = agent.kill();
     let _ = agent.wait();
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    assert_eq!(s["dut"], "host idf v6.0 client 1.8.0");
+    assert_eq!(s["dut"]["agent"], "host-v6.0-ewc1.8.0");
     assert_eq!(&verdicts(&s), host_verdicts());
 }
 
@@ -237,7 +236,7 @@ fn an_agent_that_exits_after_its_hello_errors_every_scenario_and_the_run_goes_on
         assert!(d.contains("the DUT is unreachable") && d.contains("end of stream"), "{d}");
         assert!(d.contains("exit status: 0"), "{d}");
     }
-    assert_eq!(s["dut"], "esp32 idf v5.5.1 client 1.6.0");
+    assert_eq!(s["dut"]["agent"], "esp32-v5.5.1-ewc1.6.0");
     assert_eq!(s["profile"], "idf5.5");
 }
 

@@ -165,10 +165,16 @@ fn a_baseline_gates_only_on_regressions() {
     let out = gated(&new_dir);
     assert_eq!(out.status.code(), Some(wsim::exit::FAILED), "{}", text(&out));
     assert!(text(&out).contains("REGRESSED  chunking: PASS -> FAIL"), "{}", text(&out));
+    // `report diff` of two runs of one DUT: a regression is exit 1, as the gate.
     let out = wsim(&["report", "diff", base_dir.to_str().unwrap(), new_dir.to_str().unwrap()]);
-    assert_eq!(out.status.code(), Some(0));
-    assert!(text(&out).contains("REGRESSED  chunking: PASS -> FAIL"), "{}", text(&out));
-    assert!(text(&out).contains("1 changed, 1 regressed"), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(wsim::exit::FAILED), "{}", text(&out));
+    let t = text(&out);
+    assert!(t.contains("same DUT"), "{t}");
+    assert!(
+        t.lines().any(|l| l.starts_with("chunking") && l.ends_with("PASS     FAIL     REGRESSED")),
+        "{t}"
+    );
+    assert!(t.contains("1 of 2 scenarios differ") && t.contains("; 1 regressed"), "{t}");
 }
 
 #[test]
@@ -372,7 +378,7 @@ fn ids_differing_only_in_punctuation_get_their_own_case_files() {
     }
     assert_eq!(files.len(), 4, "{files:?}");
     // An ordinary id keeps its readable name.
-    assert_eq!(cases["a/b"]["reportfile"], "wsim_host_model__idf6_case_a_b.json");
+    assert_eq!(cases["a/b"]["reportfile"], "wsim_model_idf6_case_a_b.json");
     let summary = json(&dir.join("summary.json"));
     for s in summary["scenarios"].as_array().unwrap() {
         assert_eq!(s["case_file"], cases[s["id"].as_str().unwrap()]["reportfile"]);

@@ -53,6 +53,7 @@ fn settings() -> insta::Settings {
     let mut s = insta::Settings::clone_current();
     s.add_filter(r"127\.0\.0\.1:\d+", "127.0.0.1:[port]");
     s.add_filter(r"wsim-snapshots-\d+", "wsim-snapshots-[pid]");
+    s.add_filter(r"wsim \d+\.\d+\.\d+ \(the client model\)", "wsim [version] (the client model)");
     s
 }
 

@@ -10,8 +10,8 @@ use wsim::certs::TestPki;
 use wsim::dut::agent::{AgentDut, DutSpec};
 use wsim::esp::{Profile, Sdkconfig, SdkconfigError};
 use wsim::exit;
-use wsim::report::{ReportDir, Summary, Terminal, diff};
-use wsim::run::{RunEvent, RunOptions, Selection, StopSignal, panic_message, run_until};
+use wsim::report::{DiffFormat, DiffReport, DutRecord, ReportDir, Summary, Terminal, diff};
+use wsim::run::{RunEvent, RunOptions, SeedRange, Selection, StopSignal, panic_message, run_until};
 use wsim::scenario::{LoadedScenario, ScenarioError, World, load_all};
 
 /// Options of `wsim run`.
@@ -44,8 +44,13 @@ pub struct RunArgs {
     #[arg(long)]
     pub report_dir: Option<PathBuf>,
     /// A summary.json (or report folder) to gate against: only regressions fail the run.
+    /// It must come from the same DUT (chip, IDF and client versions, or the host model
+    /// and its profile) unless --baseline-any-dut.
     #[arg(long)]
     pub baseline: Option<PathBuf>,
+    /// Accept a --baseline recorded on another DUT (its differences are printed).
+    #[arg(long, requires = "baseline")]
+    pub baseline_any_dut: bool,
     /// The world: sim (simulated network, virtual time; default) or real (loopback
     /// sockets, real time, faults through a TCP proxy).
     #[arg(long, default_value = "sim", value_parser = parse_world)]
@@ -81,6 +86,24 @@ pub struct RunArgs {
     /// or a board flashed with them): certificates then go to the DUT by name.
     #[arg(long, value_name = "DIR")]
     pub pki: Option<PathBuf>,
+    /// Seed sweep: run every selected scenario under N run seeds, from --seed (default
+    /// 0) on, in the simulated world; failures are grouped with the seed that reruns
+    /// them.
+    #[arg(long, value_name = "N", conflicts_with = "seed_range")]
+    pub seeds: Option<u64>,
+    /// Seed sweep over the run seeds A..B (B excluded) or A..=B (B included).
+    #[arg(long, value_name = "A..B", value_parser = SeedRange::parse, conflicts_with = "seed")]
+    pub seed_range: Option<SeedRange>,
+}
+
+impl RunArgs {
+    /// The seeds of a sweep (`--seeds`, `--seed-range`), if one is asked for.
+    fn sweep_seeds(&self) -> Result<Option<SeedRange>, String> {
+        match (self.seeds, self.seed_range) {
+            (Some(n), _) => SeedRange::counted(self.seed.unwrap_or(0), n).map(Some),
+            (None, r) => Ok(r),
+        }
+    }
 }
 
 /// The servers' bind address and advertised host, checked: an unspecified bind
@@ -151,10 +174,16 @@ pub struct PathsArgs {
 /// Options of `wsim report diff`.
 #[derive(Debug, Args)]
 pub struct DiffArgs {
-    /// The older summary.json or report folder.
+    /// The left run's summary.json or report folder: the older run (a baseline), or the
+    /// reference DUT (the host model).
     pub old: PathBuf,
-    /// The newer summary.json or report folder.
+    /// The right run's summary.json or report folder: the newer run, or the other DUT
+    /// (a board).
     pub new: PathBuf,
+    /// How to print: terminal (a table), json (the typed report, see README) or
+    /// markdown (for a PR comment or a CI job summary).
+    #[arg(long, default_value = "terminal", value_parser = DiffFormat::parse)]
+    pub format: DiffFormat,
 }
 
 pub fn parse_profile(s: &str) -> Result<Profile, String> {
@@ -170,13 +199,13 @@ fn report_errors(errors: &[ScenarioError]) -> i32 {
 
 /// Ctrl-C (SIGINT) as a stream. On Unix the handler is installed when this is made, so
 /// no interrupt between setup and the run kills the process without a report.
-struct Interrupts {
+pub(super) struct Interrupts {
     #[cfg(unix)]
     sig: Option<tokio::signal::unix::Signal>,
 }
 
 impl Interrupts {
-    fn install() -> Interrupts {
+    pub(super) fn install() -> Interrupts {
         #[cfg(unix)]
         {
             use tokio::signal::unix::{SignalKind, signal};
@@ -190,7 +219,7 @@ impl Interrupts {
     }
 
     /// The next interrupt (pending forever if none can be caught).
-    async fn next(&mut self) {
+    pub(super) async fn next(&mut self) {
         #[cfg(unix)]
         match &mut self.sig {
             Some(s) => {
@@ -255,6 +284,19 @@ fn survive<T>(what: &str, f: impl FnOnce() -> T) -> Option<T> {
 /// write the final files. Ctrl-C stops the run (running scenarios: `error`
 /// "interrupted"), keeps what finished and exits 130; a second Ctrl-C exits at once.
 pub async fn run_cmd(args: RunArgs) -> i32 {
+    let sweep_seeds = match args.sweep_seeds() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit::BAD_INPUT;
+        }
+    };
+    if sweep_seeds.is_some() && (args.world != World::Sim || !args.dut.is_host()) {
+        eprintln!(
+            "error: a seed sweep (--seeds, --seed-range) runs the host model in the simulated world only: drop --world real / --dut (rerun one seed there with --seed N)"
+        );
+        return exit::BAD_INPUT;
+    }
     let scenarios = match load_all(&args.paths) {
         Ok(s) => s,
         Err(e) => return report_errors(&e),
@@ -310,8 +352,9 @@ pub async fn run_cmd(args: RunArgs) -> i32 {
     // An external DUT: the real world only; reached once before anything runs, its
     // hello names it and gives the profile.
     let mut sdkconfig = sdkconfig;
-    let (profile, dut_name, dut_chip) = if args.dut.is_host() {
-        (args.profile.unwrap_or(Profile::Idf6), None, None)
+    let (profile, dut_record, dut_chip) = if args.dut.is_host() {
+        let profile = args.profile.unwrap_or(Profile::Idf6);
+        (profile, DutRecord::host(profile, &sdkconfig), None)
     } else {
         if args.world != World::Real {
             eprintln!(
@@ -345,7 +388,7 @@ pub async fn run_cmd(args: RunArgs) -> i32 {
                     }
                 }
                 eprintln!("DUT: {} (protocol {}, profile {profile})", a_describe(&a), hello.proto);
-                (profile, Some(hello.short_name()), Some(hello.chip.clone()))
+                (profile, DutRecord::external(&args.dut, hello, profile), Some(hello.chip.clone()))
             }
             Err(e) => {
                 eprintln!("error: {e}");
@@ -353,6 +396,11 @@ pub async fn run_cmd(args: RunArgs) -> i32 {
             }
         }
     };
+    if let Some(b) = &baseline
+        && let Err(code) = check_baseline_dut(b, &dut_record, args.baseline_any_dut)
+    {
+        return code;
+    }
     site.chip = dut_chip;
     site.shared_pki = args.pki.is_some();
     // The server certificates name the advertised host and a specific bind address.
@@ -392,7 +440,7 @@ pub async fn run_cmd(args: RunArgs) -> i32 {
     };
     let options = RunOptions {
         dut: args.dut.clone(),
-        dut_name,
+        dut_record: Some(dut_record.clone()),
         site,
         profile,
         seed,
@@ -401,6 +449,11 @@ pub async fn run_cmd(args: RunArgs) -> i32 {
         world: args.world,
         sdkconfig,
     };
+    if let Some(seeds) = sweep_seeds {
+        let flags = rerun_flags(&args, profile);
+        let sweep = super::sweep::Sweep { scenarios: selected, options, seeds, pki, flags };
+        return super::sweep::sweep_cmd(sweep, reports, baseline).await;
+    }
     let stop = StopSignal::new();
     let mut interrupts = Interrupts::install();
     let (stop2, dir2) = (stop.clone(), reports.dir().to_path_buf());
@@ -501,6 +554,18 @@ fn a_log(a: &AgentDut) -> Vec<String> {
     a.log()
 }
 
+/// The flags a rerun of one seed needs besides the file, seed and filter.
+fn rerun_flags(args: &RunArgs, profile: Profile) -> Vec<String> {
+    let mut f = Vec::new();
+    if profile != Profile::Idf6 {
+        f.extend(["--profile".to_string(), profile.name().to_string()]);
+    }
+    for l in &args.sdkconfig {
+        f.extend(["--sdkconfig".to_string(), l.clone()]);
+    }
+    f
+}
+
 fn a_describe(a: &AgentDut) -> String {
     use wsim::dut::Dut;
     a.describe()
@@ -545,7 +610,8 @@ pub fn schema_cmd() -> i32 {
     exit::SUCCESS
 }
 
-/// `wsim report diff`.
+/// `wsim report diff`: bad input (a summary that cannot be read) is exit 2; otherwise
+/// the report's own exit code (see [`DiffReport::exit_code`]).
 pub fn diff_cmd(args: DiffArgs) -> i32 {
     let (old, new) = match (Summary::read(&args.old), Summary::read(&args.new)) {
         (Ok(o), Ok(n)) => (o, n),
@@ -554,14 +620,45 @@ pub fn diff_cmd(args: DiffArgs) -> i32 {
             return exit::BAD_INPUT;
         }
     };
-    let changes = diff(&old, &new);
-    if changes.is_empty() {
-        println!("no verdict changed ({} scenarios)", new.scenarios.len());
+    let report = DiffReport::new(
+        &args.old.display().to_string(),
+        &old,
+        &args.new.display().to_string(),
+        &new,
+    );
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out.write_all(report.render(args.format).as_bytes()).and_then(|()| out.flush())
+    {
+        eprintln!("error: cannot print the report: {e}");
+        return exit::INTERNAL;
     }
-    for c in &changes {
-        println!("{c}");
+    report.exit_code()
+}
+
+/// Refuses a baseline recorded on another DUT than `dut` (exit 2), unless `any`; then
+/// it only warns.
+fn check_baseline_dut(baseline: &Summary, dut: &DutRecord, any: bool) -> Result<(), i32> {
+    let d = baseline.dut.differences(dut);
+    if d.is_empty() {
+        return Ok(());
     }
-    let regressed = changes.iter().filter(|c| c.is_regression()).count();
-    println!("{} changed, {} regressed", changes.len(), regressed);
-    exit::SUCCESS
+    let what: Vec<String> =
+        d.iter().map(|(f, b, n)| format!("{f} {b} (baseline) vs {n} (this run)")).collect();
+    if any {
+        eprintln!(
+            "warning: the baseline was recorded on another DUT ({}); comparing anyway (--baseline-any-dut)",
+            what.join(", ")
+        );
+        return Ok(());
+    }
+    eprintln!(
+        "error: baseline: recorded on another DUT, {} ({}), not on this run's {} ({}): {}. A baseline gates runs of the DUT it was recorded on; record one on this DUT, or pass --baseline-any-dut to compare anyway (wsim report diff shows how two DUTs differ)",
+        baseline.dut.agent,
+        baseline.dut.describe(),
+        dut.agent,
+        dut.describe(),
+        what.join(", ")
+    );
+    Err(exit::BAD_INPUT)
 }

@@ -74,7 +74,7 @@ mod tests {
         Summary {
             sdkconfig: Default::default(),
             tool_version: "0".into(),
-            dut: "host".into(),
+            dut: crate::report::DutRecord::legacy("host model (idf6)"),
             profile: "idf6".into(),
             seed: 1,
             world: "real".into(),
@@ -97,6 +97,7 @@ mod tests {
                     failed_step: None,
                     seed: 0,
                     case_file: String::new(),
+                    drawn: Default::default(),
                 })
                 .collect(),
         }

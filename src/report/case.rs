@@ -3,6 +3,7 @@
 
 use serde_json::{Value, json};
 
+use super::dut::DutRecord;
 use crate::esp::EventId;
 use crate::run::{ScenarioReport, TraceEntry, Verdict};
 
@@ -105,10 +106,12 @@ pub fn remote_close_code(r: &ScenarioReport) -> Option<i32> {
     })
 }
 
-/// The case file's JSON.
-pub fn case_json(agent: &str, index: usize, r: &ScenarioReport) -> Value {
+/// The case file's JSON: Autobahn's keys, wsim's trace and server records, and the
+/// DUT the case ran on (`dut`, the same record as `summary.json`'s).
+pub fn case_json(agent: &str, dut: &DutRecord, index: usize, r: &ScenarioReport) -> Value {
     let mut case = json!({
         "agent": agent,
+        "dut": dut,
         "case": index + 1,
         "id": r.id,
         "description": r.name,
@@ -126,6 +129,12 @@ pub fn case_json(agent: &str, index: usize, r: &ScenarioReport) -> Value {
         "trace": r.trace,
         "servers": r.servers,
     });
+    // The randomised numbers and what this seed drew.
+    if !r.drawn.is_empty()
+        && let Some(m) = case.as_object_mut()
+    {
+        m.insert("drawn".into(), json!(r.drawn));
+    }
     // An external DUT's log output, when it printed any.
     if !r.dut_log.is_empty()
         && let Some(m) = case.as_object_mut()
@@ -139,7 +148,7 @@ pub fn case_json(agent: &str, index: usize, r: &ScenarioReport) -> Value {
 mod tests {
     use super::*;
 
-    const AGENT: &str = "wsim host model (idf6)";
+    const AGENT: &str = "wsim-model-idf6";
 
     #[test]
     fn a_long_agent_name_keeps_the_case_marker() {
@@ -151,10 +160,10 @@ mod tests {
 
     #[test]
     fn ordinary_ids_keep_their_readable_names() {
-        assert_eq!(case_stem(AGENT, "basic/chunking"), "wsim_host_model__idf6_case_basic_chunking");
+        assert_eq!(case_stem(AGENT, "basic/chunking"), "wsim_model_idf6_case_basic_chunking");
         assert_eq!(
             case_stem(AGENT, "basic/client-close"),
-            "wsim_host_model__idf6_case_basic_client-close"
+            "wsim_model_idf6_case_basic_client-close"
         );
     }
 
@@ -164,8 +173,8 @@ mod tests {
         let stems: std::collections::BTreeSet<String> =
             ids.iter().map(|id| case_stem(AGENT, id)).collect();
         assert_eq!(stems.len(), ids.len(), "{stems:?}");
-        assert_eq!(case_stem(AGENT, "a/b"), "wsim_host_model__idf6_case_a_b");
-        assert!(case_stem(AGENT, "a_b").starts_with("wsim_host_model__idf6_case_a_b~"));
+        assert_eq!(case_stem(AGENT, "a/b"), "wsim_model_idf6_case_a_b");
+        assert!(case_stem(AGENT, "a_b").starts_with("wsim_model_idf6_case_a_b~"));
     }
 
     #[test]

@@ -3,6 +3,7 @@
 use std::fmt::Write;
 
 use super::case::{behavior_close, case_stem, remote_close_code};
+use super::dut::DutRecord;
 use crate::run::{RunInfo, ScenarioReport, TraceEntry, Verdict};
 
 /// Escapes text for HTML.
@@ -50,7 +51,7 @@ pub fn index_html(info: &RunInfo, agent: &str, reports: &[ScenarioReport]) -> St
         "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>wsim report</title><style>{STYLE}</style></head><body>\n\
          <h1>wsim conformance report</h1>\n<p>wsim {} &middot; DUT {} &middot; profile {} &middot; world {} &middot; seed {}</p>\n",
         esc(&info.tool_version),
-        esc(&info.dut),
+        esc(&info.dut.describe()),
         esc(&info.profile),
         esc(&info.world),
         info.seed
@@ -65,9 +66,10 @@ pub fn index_html(info: &RunInfo, agent: &str, reports: &[ScenarioReport]) -> St
             category = cat.clone();
             let _ = writeln!(
                 h,
-                "<tr class=\"case_category\"><td>{}</td><td class=\"agent\" colspan=\"2\">{}</td></tr>",
+                "<tr class=\"case_category\"><td>{}</td><td class=\"agent\" colspan=\"2\" title=\"{}\">{}</td></tr>",
                 esc(&category),
-                esc(agent)
+                esc(agent),
+                esc(&info.dut.column_label())
             );
         }
         let (class, label) = cell_class(r.verdict);
@@ -96,19 +98,21 @@ pub fn index_html(info: &RunInfo, agent: &str, reports: &[ScenarioReport]) -> St
     h
 }
 
-/// The page of one case: summary, outcome, trace, and each server's wire log.
-pub fn case_html(agent: &str, r: &ScenarioReport) -> String {
+/// The page of one case: summary (with the DUT), outcome, trace, and each server's
+/// wire log.
+pub fn case_html(dut: &DutRecord, r: &ScenarioReport) -> String {
     let mut h = String::new();
     let (class, label) = cell_class(r.verdict);
     let _ = write!(
         h,
         "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>Case {}</title><style>{STYLE}</style></head><body>\n\
-         <h1>Case {}</h1>\n<table><tr><th>Agent</th><td>{}</td></tr><tr><th>Scenario</th><td>{}</td></tr>\
+         <h1>Case {}</h1>\n<table><tr><th>Agent</th><td>{}</td></tr><tr><th>DUT</th><td>{}</td></tr><tr><th>Scenario</th><td>{}</td></tr>\
          <tr><th>File</th><td>{}</td></tr><tr><th>Verdict</th><td class=\"{class}\">{label}</td></tr>\
          <tr><th>Duration</th><td>{} ms</td></tr><tr><th>Seed</th><td>{}</td></tr></table>\n",
         esc(&r.id),
         esc(&r.id),
-        esc(agent),
+        esc(&dut.agent),
+        esc(&dut.describe()),
         esc(&r.name),
         esc(&r.file.display().to_string()),
         r.wall_ms,

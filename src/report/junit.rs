@@ -13,7 +13,7 @@ pub fn junit_xml(
     wall_ms: u64,
 ) -> Result<String, String> {
     let mut report = Report::new("wsim");
-    let mut suite = TestSuite::new(format!("wsim {} ({})", info.dut, info.world));
+    let mut suite = TestSuite::new(format!("wsim: {} ({})", info.dut.agent, info.world));
     suite.set_time(Duration::from_millis(wall_ms));
     suite.add_property(("seed", info.seed.to_string().as_str()));
     suite.add_property(("profile", info.profile.as_str()));

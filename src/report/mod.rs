@@ -3,9 +3,13 @@
 
 mod baseline;
 mod case;
+mod diff;
+mod dut;
 mod html;
 mod junit;
+mod merge;
 mod summary;
+mod sweep;
 mod terminal;
 
 use std::panic::AssertUnwindSafe;
@@ -14,9 +18,16 @@ use std::time::{Duration, Instant};
 
 pub use baseline::{Change, diff};
 pub use case::{behavior, behavior_close, case_json, case_stem, remote_close_code, slug};
+pub use diff::{DiffFormat, DiffReport, DiffRow, DiffSide, SideResult};
+pub use dut::{DutRecord, LinkKind, agent_name, slug_safe};
 pub use html::{case_html, esc, index_html};
 pub use junit::junit_xml;
+pub use merge::{MergeError, MergeSummary, merge_reports};
 pub use summary::{Counts, RunState, Summary, SummaryEntry};
+pub use sweep::{
+    CASES_PER_SIGNATURE, FailureGroup, MAX_SIGNATURES, PASSING_SAMPLE, PassingSeed, SweepReport,
+    SweepScenario, SweepSection, rerun_command, signature,
+};
 pub use terminal::Terminal;
 
 use crate::run::{RunEvent, RunInfo, ScenarioReport, Verdict, panic_message};
@@ -61,14 +72,25 @@ pub enum ReportError {
 /// The least time between two rewrites of the run-wide files while a run goes on.
 const FLUSH_EVERY: Duration = Duration::from_millis(250);
 
-/// Whether `name` is a file a wsim report folder holds: the run-wide files, case files
-/// (`wsim…_case_….json|html`), and the hidden temporary files of atomic writes.
-pub fn is_report_file(name: &str) -> bool {
+/// Whether `name` is a file a wsim report folder holds: the run-wide files, the case
+/// files of the report's DUT (`<agent slug>_case_….json|html`, `agent` being the
+/// `dut.agent` of the folder's `summary.json`), case files of the host model
+/// (`wsim…_case_…`), and the hidden temporary files of atomic writes.
+pub fn is_report_file(name: &str, agent: Option<&str>) -> bool {
+    let case_of = |prefix: &str| {
+        name.starts_with(prefix)
+            && name[prefix.len()..].contains("_case_")
+            && (name.ends_with(".json") || name.ends_with(".html"))
+    };
     matches!(name, "summary.json" | "index.json" | "index.html" | "junit.xml")
-        || (name.starts_with("wsim")
-            && name.contains("_case_")
-            && (name.ends_with(".json") || name.ends_with(".html")))
+        || case_of("wsim")
+        || agent.is_some_and(|a| !a.is_empty() && case_of(&slug(a)))
         || (name.starts_with('.') && name.ends_with(".tmp"))
+}
+
+/// The DUT's agent name recorded in `dir/summary.json`, if that file reads.
+fn recorded_agent(dir: &Path) -> Option<String> {
+    Summary::read(&dir.join("summary.json")).ok().map(|s| s.dut.agent)
 }
 
 /// Creates a new folder `base/<stem>`, or `base/<stem>-2`, `-3`… when taken, atomically
@@ -208,11 +230,12 @@ impl ReportDir {
             Ok(_) => {
                 let mut ours = Vec::new();
                 let mut foreign = Vec::new();
+                let agent = recorded_agent(dir);
                 for entry in std::fs::read_dir(dir).map_err(|e| folder_err(&e))? {
                     let entry = entry.map_err(|e| folder_err(&e))?;
                     let name = entry.file_name().to_string_lossy().into_owned();
                     let file = entry.file_type().map(|t| t.is_file()).unwrap_or(false);
-                    if file && is_report_file(&name) {
+                    if file && is_report_file(&name, agent.as_deref()) {
                         ours.push(entry.path());
                     } else {
                         foreign.push(name);
@@ -255,9 +278,9 @@ impl ReportDir {
         self.failures
     }
 
-    /// The agent name used in Autobahn-style files.
+    /// The agent name used in Autobahn-style files: the DUT's (`dut.agent`).
     pub fn agent(&self) -> String {
-        self.info.as_ref().map_or_else(|| "wsim".into(), |i| format!("wsim {}", i.dut))
+        self.info.as_ref().map_or_else(|| "wsim".into(), |i| i.dut.agent.clone())
     }
 
     /// Counts a failure; returns it while few enough were shown.
@@ -297,18 +320,20 @@ impl ReportDir {
 
     fn write_case(&mut self, r: &ScenarioReport) -> Result<(), ReportError> {
         let agent = self.agent();
+        let dut = &self.info().dut;
         let stem = case_stem(&agent, &r.id);
         let number = self.planned.binary_search(&r.id).unwrap_or(self.reports.len());
         let mut first = Ok(());
         let (json_name, html_name) = (format!("{stem}.json"), format!("{stem}.html"));
         let json = make(&self.dir, &json_name, || {
-            serde_json::to_string_pretty(&case_json(&agent, number, r)).map_err(|e| e.to_string())
+            serde_json::to_string_pretty(&case_json(&agent, dut, number, r))
+                .map_err(|e| e.to_string())
         })
         .and_then(|j| write_atomic(&self.dir, &json_name, j.as_bytes()));
         if let Err(e) = json {
             first = first.and(self.failed(e));
         }
-        let html = make(&self.dir, &html_name, || Ok(case_html(&agent, r)))
+        let html = make(&self.dir, &html_name, || Ok(case_html(dut, r)))
             .and_then(|h| write_atomic(&self.dir, &html_name, h.as_bytes()));
         if let Err(e) = html {
             first = first.and(self.failed(e));
@@ -333,7 +358,7 @@ impl ReportDir {
     fn info(&self) -> RunInfo {
         self.info.clone().unwrap_or(RunInfo {
             tool_version: env!("CARGO_PKG_VERSION").into(),
-            dut: "none".into(),
+            dut: Box::new(DutRecord::legacy("none")),
             profile: String::new(),
             seed: 0,
             world: "real".into(),
@@ -486,7 +511,7 @@ mod tests {
         let info = RunInfo {
             sdkconfig: Default::default(),
             tool_version: "0".into(),
-            dut: "host model (idf6)".into(),
+            dut: Box::new(DutRecord::legacy("host model (idf6)")),
             profile: "idf6".into(),
             seed: 1,
             world: "sim".into(),
@@ -502,6 +527,7 @@ mod tests {
         let report = |id: &str| ScenarioReport {
             sdkconfig: Default::default(),
             dut_log: Vec::new(),
+            drawn: Default::default(),
             id: id.into(),
             name: id.into(),
             tags: vec![],
@@ -517,7 +543,7 @@ mod tests {
         };
         r.on_event(&RunEvent::ScenarioFinished(Box::new(report("b")))).unwrap();
         // The case file is there at once, numbered by its place in the plan.
-        let stem = case_stem("wsim host model (idf6)", "b");
+        let stem = case_stem("wsim-model-idf6", "b");
         let case: serde_json::Value = serde_json::from_str(
             &std::fs::read_to_string(dir.join(format!("{stem}.json"))).unwrap(),
         )
@@ -553,10 +579,78 @@ mod tests {
     fn report_file_names_are_recognised() {
         for n in ["summary.json", "junit.xml", "wsim_host_case_a_b~0123.html", ".summary.json.tmp"]
         {
-            assert!(is_report_file(n), "{n}");
+            assert!(is_report_file(n, None), "{n}");
         }
         for n in ["notes.txt", "my_case_notes.html", "summary.json.bak", "index.htm"] {
-            assert!(!is_report_file(n), "{n}");
+            assert!(!is_report_file(n, None), "{n}");
+            assert!(!is_report_file(n, Some("esp32-v5.5-ewc1.6.0")), "{n}");
         }
+        // An external DUT's case files, named after the DUT the summary records.
+        let board = "esp32_v5_5_ewc1_6_0_case_basic_chunking.json";
+        assert!(is_report_file(board, Some("esp32-v5.5-ewc1.6.0")));
+        assert!(!is_report_file(board, None));
+        assert!(!is_report_file(board, Some("esp32s3-v5.5-ewc1.6.0")));
+    }
+
+    #[test]
+    fn a_previous_report_of_an_external_dut_is_replaced() {
+        use crate::dut::agent::{AgentOptions, DEFAULT_MAX_LINE, DutSpec};
+        use crate::esp::{Profile, Sdkconfig};
+        let dir = tmp("external");
+        let mut hello = AgentOptions {
+            pki: None,
+            profile: Profile::Idf55,
+            max_line: DEFAULT_MAX_LINE,
+            inline_max: 64,
+            sdkconfig: Sdkconfig::default(),
+        }
+        .hello();
+        hello.chip = "esp32s3".into();
+        let dut = DutRecord::external(
+            &DutSpec::parse("tcp:127.0.0.1:7").unwrap(),
+            &hello,
+            Profile::Idf55,
+        );
+        let info = RunInfo {
+            sdkconfig: Default::default(),
+            tool_version: "0".into(),
+            dut: Box::new(dut),
+            profile: "idf5.5".into(),
+            seed: 1,
+            world: "real".into(),
+        };
+        let mut r = ReportDir::create_at(&dir).unwrap();
+        r.on_event(&RunEvent::RunStarted { info, total: 1, ids: vec!["a".into()] }).unwrap();
+        let report = ScenarioReport {
+            sdkconfig: Default::default(),
+            dut_log: vec!["I (12) wsim-agent: ready".into()],
+            id: "a".into(),
+            name: "a".into(),
+            tags: vec![],
+            file: PathBuf::from("a.toml"),
+            verdict: Verdict::Pass,
+            detail: None,
+            failed_step: None,
+            wall_ms: 1,
+            virtual_ms: 1,
+            seed: 1,
+            trace: vec![],
+            servers: Default::default(),
+            drawn: Default::default(),
+        };
+        r.on_event(&RunEvent::ScenarioFinished(Box::new(report))).unwrap();
+        r.on_event(&RunEvent::RunFinished { wall_ms: 1, interrupted: false }).unwrap();
+        r.finish().unwrap();
+        let case = dir.join("esp32s3_v5_5_ewc1_8_0_case_a.json");
+        let json: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&case).unwrap()).unwrap();
+        assert_eq!(json["agent"], "esp32s3-v5.5-ewc1.8.0");
+        assert_eq!(json["dut"]["chip"], "esp32s3");
+        assert_eq!(json["dut"]["kind"], "tcp");
+        // The next run in the same folder replaces all of it: the case files included.
+        let again = ReportDir::create_at(&dir).unwrap();
+        assert_eq!(again.replaced(), 6);
+        assert!(!case.exists());
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -4,6 +4,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use super::dut::{DutRecord, deserialize_dut};
 use crate::run::{RunInfo, ScenarioReport, Verdict};
 
 /// Verdict counts.
@@ -60,6 +61,9 @@ pub struct SummaryEntry {
     pub seed: u64,
     /// The case file, relative to the report folder.
     pub case_file: String,
+    /// The values its randomised numbers drew, by key path (absent when it has none).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub drawn: std::collections::BTreeMap<String, i64>,
 }
 
 /// Where the run stood when `summary.json` was written.
@@ -81,8 +85,11 @@ pub enum RunState {
 pub struct Summary {
     /// wsim's version.
     pub tool_version: String,
-    /// The DUT.
-    pub dut: String,
+    /// The DUT: its hello (or the host model, its profile and build options), how it
+    /// was reached, and its name in reports (`dut.agent`). Older files hold one line
+    /// of text here; it still reads (see [`DutRecord::legacy`]).
+    #[serde(deserialize_with = "deserialize_dut")]
+    pub dut: DutRecord,
     /// The profile.
     pub profile: String,
     /// The run's seed.
@@ -132,7 +139,7 @@ impl Summary {
             complete: state == RunState::Finished && reports.len() >= planned,
             planned,
             tool_version: info.tool_version.clone(),
-            dut: info.dut.clone(),
+            dut: (*info.dut).clone(),
             profile: info.profile.clone(),
             seed: info.seed,
             world: info.world.clone(),
@@ -153,6 +160,7 @@ impl Summary {
                     failed_step: r.failed_step,
                     seed: r.seed,
                     case_file: case_file(&r.id),
+                    drawn: r.drawn.clone(),
                 })
                 .collect(),
         }

@@ -109,8 +109,12 @@ impl Terminal {
         if let Some(i) = &self.info {
             writeln!(
                 out,
-                "wsim {} · DUT {} · world {} · seed {}",
-                i.tool_version, i.dut, i.world, i.seed
+                "wsim {} · DUT {} · profile {} · world {} · seed {}",
+                i.tool_version,
+                i.dut.describe(),
+                i.profile,
+                i.world,
+                i.seed
             )?;
         }
         let width = reports.iter().map(|r| r.id.len()).max().unwrap_or(10).min(60);

@@ -179,6 +179,10 @@ pub struct ScenarioReport {
     /// protocol; a subprocess's standard error prefixed `stderr: `).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub dut_log: Vec<String>,
+    /// The randomised numbers of the scenario and the values this seed drew, by key
+    /// path (`faults[0].toxic.latency_ms`).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub drawn: BTreeMap<String, i64>,
 }
 
 /// Facts about the run, printed by every report.
@@ -186,8 +190,8 @@ pub struct ScenarioReport {
 pub struct RunInfo {
     /// wsim's version.
     pub tool_version: String,
-    /// The DUT.
-    pub dut: String,
+    /// The DUT: its hello, how it was reached, its name in reports.
+    pub dut: Box<crate::report::DutRecord>,
     /// The profile.
     pub profile: String,
     /// The run's seed.

@@ -635,8 +635,45 @@ async fn open_agent(
     Ok(a)
 }
 
-/// Runs one scenario to its verdict.
+/// Runs one scenario to its verdict. A scenario with randomised numbers runs the plan
+/// its seed draws (the values are in the report's `drawn`).
 pub async fn run_scenario(loaded: &LoadedScenario, ctx: &RunContext) -> ScenarioReport {
+    let Some(draws) = &loaded.draws else { return run_plan(loaded, ctx).await };
+    let seed = scenario_seed(ctx.seed, &loaded.id);
+    match draws.instantiate(seed) {
+        Ok((plan, drawn)) => {
+            let concrete = LoadedScenario {
+                id: loaded.id.clone(),
+                file: loaded.file.clone(),
+                plan,
+                draws: None,
+            };
+            let mut report = run_plan(&concrete, ctx).await;
+            report.drawn = drawn;
+            report
+        }
+        Err((why, drawn)) => ScenarioReport {
+            id: loaded.id.clone(),
+            name: loaded.plan.name.clone(),
+            tags: loaded.plan.tags.clone(),
+            file: loaded.file.clone(),
+            verdict: Verdict::Error,
+            detail: Some(why),
+            failed_step: None,
+            wall_ms: 0,
+            virtual_ms: 0,
+            seed,
+            trace: Vec::new(),
+            servers: BTreeMap::new(),
+            sdkconfig: Vec::new(),
+            dut_log: Vec::new(),
+            drawn,
+        },
+    }
+}
+
+/// Runs one concrete plan to its verdict.
+async fn run_plan(loaded: &LoadedScenario, ctx: &RunContext) -> ScenarioReport {
     let wall0 = std::time::Instant::now();
     let sc = &loaded.plan;
     let seed = scenario_seed(ctx.seed, &loaded.id);
@@ -655,6 +692,7 @@ pub async fn run_scenario(loaded: &LoadedScenario, ctx: &RunContext) -> Scenario
         servers: BTreeMap::new(),
         sdkconfig: Vec::new(),
         dut_log: Vec::new(),
+        drawn: BTreeMap::new(),
     };
     if !sc.worlds.is_empty() && !sc.worlds.contains(&ctx.world) {
         report.verdict = Verdict::Skip;
@@ -897,6 +935,7 @@ mod tests {
             servers: BTreeMap::new(),
             sdkconfig: Vec::new(),
             dut_log: Vec::new(),
+            drawn: BTreeMap::new(),
         }
     }
 

@@ -5,6 +5,7 @@ mod events;
 mod execute;
 mod matcher;
 mod runner;
+mod sweep;
 mod world;
 
 pub use crate::text::panic_message;
@@ -12,4 +13,5 @@ pub use events::{EventRecord, RunEvent, RunInfo, ScenarioReport, TraceEntry, Ver
 pub use execute::{RunContext, run_scenario, scenario_seed};
 pub use matcher::sha256_hex;
 pub use runner::{RunOptions, Selection, StopSignal, run, run_until};
+pub use sweep::{SeedRange, SweepEvent, sweep};
 pub use world::DutSite;

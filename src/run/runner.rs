@@ -15,6 +15,7 @@ use super::world::DutSite;
 use crate::certs::TestPki;
 use crate::dut::agent::DutSpec;
 use crate::esp::{Profile, Sdkconfig};
+use crate::report::DutRecord;
 use crate::scenario::{LoadedScenario, World};
 use crate::text::panic_message;
 use crate::transport::{CertSource, set_global_ca_store};
@@ -37,8 +38,9 @@ pub struct RunOptions {
     /// The DUT (`--dut`); an external one runs one scenario at a time if it is one
     /// device.
     pub dut: DutSpec,
-    /// How the reports name the DUT (default: the host model and its profile).
-    pub dut_name: Option<String>,
+    /// What the reports record about an external DUT (from its hello); `None`: the
+    /// host model with `profile` and `sdkconfig`.
+    pub dut_record: Option<DutRecord>,
     /// Where servers listen, what placeholders name, the external DUT's chip.
     pub site: DutSite,
 }
@@ -109,7 +111,7 @@ impl StopSignal {
 
 /// What a report needs to know about a scenario that produced none itself.
 #[derive(Debug, Clone)]
-struct Identity {
+pub(super) struct Identity {
     id: String,
     name: String,
     tags: Vec<String>,
@@ -118,7 +120,7 @@ struct Identity {
 }
 
 impl Identity {
-    fn of(s: &LoadedScenario, run_seed: u64) -> Identity {
+    pub(super) fn of(s: &LoadedScenario, run_seed: u64) -> Identity {
         Identity {
             id: s.id.clone(),
             name: s.name().to_string(),
@@ -129,7 +131,7 @@ impl Identity {
     }
 
     /// An `error` report with `detail`.
-    fn error(&self, detail: String, wall_ms: u64) -> ScenarioReport {
+    pub(super) fn error(&self, detail: String, wall_ms: u64) -> ScenarioReport {
         ScenarioReport {
             id: self.id.clone(),
             name: self.name.clone(),
@@ -145,6 +147,7 @@ impl Identity {
             servers: Default::default(),
             sdkconfig: Vec::new(),
             dut_log: Vec::new(),
+            drawn: Default::default(),
         }
     }
 
@@ -172,7 +175,7 @@ pub const REAL_WALL_SLACK: Duration = Duration::from_secs(30);
 
 /// Runs one scenario on the current thread, in a runtime of its own, until it ends, a
 /// wall-clock watchdog fires, or `stop` is given.
-fn run_on_own_runtime(
+pub(super) fn run_on_own_runtime(
     s: &LoadedScenario,
     ctx: &RunContext,
     who: &Identity,
@@ -246,10 +249,12 @@ pub async fn run_until(
     set_global_ca_store(CertSource::Pem(pki.ca.cert_pem.clone().into_bytes()));
     let info = RunInfo {
         tool_version: env!("CARGO_PKG_VERSION").to_string(),
-        dut: options
-            .dut_name
-            .clone()
-            .unwrap_or_else(|| format!("host model ({})", options.profile)),
+        dut: Box::new(
+            options
+                .dut_record
+                .clone()
+                .unwrap_or_else(|| DutRecord::host(options.profile, &options.sdkconfig)),
+        ),
         profile: options.profile.name().to_string(),
         seed: options.seed,
         world: options.world.name().to_string(),
@@ -395,7 +400,7 @@ mod tests {
             fail_fast: false,
             world: World::Sim,
             dut: DutSpec::Host,
-            dut_name: None,
+            dut_record: None,
             site: DutSite::default(),
         };
         let pki = Arc::new(TestPki::generate().unwrap());

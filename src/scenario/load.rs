@@ -4,6 +4,9 @@
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
+use std::sync::Arc;
+
+use super::draw::{DrawSite, Draws, find_sites, splice, table_span};
 use super::limits::MAX_FILE_BYTES;
 use super::locate::{LineIndex, json_array_elements, json_offset, toml_offset};
 use super::lower::lower;
@@ -31,8 +34,11 @@ pub struct LoadedScenario {
     pub id: String,
     /// The file.
     pub file: PathBuf,
-    /// The validated, ready-to-run scenario.
+    /// The validated, ready-to-run scenario (with randomised numbers at their first
+    /// value; [`LoadedScenario::draws`] makes the plan of a seed).
     pub plan: Plan,
+    /// The randomised numbers (`{ between = … }`, `{ one_of = … }`), if any.
+    pub draws: Option<Arc<Draws>>,
 }
 
 impl LoadedScenario {
@@ -102,6 +108,10 @@ fn step_offsets(doc: Option<&toml_edit::Document<&str>>, src: &str) -> Vec<usize
 /// into a plan; `base` relative `file` references are resolved against the file's folder.
 pub fn parse_scenario(path: &Path, src: &str, id: String) -> Result<LoadedScenario, ScenarioError> {
     let json = is_json(path);
+    // Randomised numbers are parsed at their first value, in place (same offsets), so
+    // everything else is checked and located as in any file.
+    let (sites, spliced) = draw_sites(path, src, json)?;
+    let src = spliced.as_deref().unwrap_or(src);
     let lines = LineIndex::new(src);
     let err_at = |offset: usize, message: String| {
         let (line, column) = lines.line_col(offset);
@@ -132,11 +142,70 @@ pub fn parse_scenario(path: &Path, src: &str, id: String) -> Result<LoadedScenar
         };
         err_at(offset, e.message)
     })?;
+    let locate = |e: super::lower::Invalid| {
+        let offset = match &doc {
+            Some(d) => toml_offset(d, &e.path),
+            None => json_offset(src, &e.path),
+        };
+        err_at(offset, e.message)
+    };
+    let draws = if sites.is_empty() {
+        None
+    } else {
+        let d = Draws::new(sites, &scenario, base, step_lines).map_err(|m| err_at(0, m))?;
+        d.check().map_err(locate)?;
+        Some(Arc::new(d))
+    };
     let id = scenario.id.clone().unwrap_or(id);
     if id.is_empty() {
         return Err(err_at(0, "the scenario id is empty".into()));
     }
-    Ok(LoadedScenario { id, file: path.to_path_buf(), plan })
+    Ok(LoadedScenario { id, file: path.to_path_buf(), plan, draws })
+}
+
+/// The randomised numbers of `src`, and `src` with each at its first value (`None`
+/// when there are none). Errors are located.
+fn draw_sites(
+    path: &Path,
+    src: &str,
+    json: bool,
+) -> Result<(Vec<DrawSite>, Option<String>), ScenarioError> {
+    if !src.contains("between") && !src.contains("one_of") {
+        return Ok((Vec::new(), None));
+    }
+    // A file that does not parse is reported by the ordinary parse.
+    let tree: Option<serde_json::Value> = if json {
+        serde_json::from_str(src).ok()
+    } else {
+        toml::from_str::<toml::Value>(src).ok().and_then(|v| serde_json::to_value(v).ok())
+    };
+    let Some(tree) = tree else { return Ok((Vec::new(), None)) };
+    let lines = LineIndex::new(src);
+    let doc = if json { None } else { toml_edit::Document::parse(src).ok() };
+    let offset = |p: &super::locate::KeyPath| match &doc {
+        Some(d) => toml_offset(d, p),
+        None => json_offset(src, p),
+    };
+    let err_at = |offset: usize, message: String| {
+        let (line, column) = lines.line_col(offset);
+        ScenarioError { file: path.to_path_buf(), line, column, message }
+    };
+    let sites = find_sites(&tree).map_err(|e| err_at(offset(&e.path), e.message))?;
+    if sites.is_empty() {
+        return Ok((sites, None));
+    }
+    let mut out = src.to_string();
+    for s in &sites {
+        let at = offset(&s.path);
+        let ok = table_span(src, at).is_some_and(|span| splice(&mut out, span, s.choice.first()));
+        if !ok {
+            return Err(err_at(
+                at,
+                format!("{}: write a randomised number inline, as `{{ {} }}`", s.key, s.choice),
+            ));
+        }
+    }
+    Ok((sites, Some(out)))
 }
 
 fn file_error(file: &Path, message: String) -> ScenarioError {

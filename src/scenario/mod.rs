@@ -2,6 +2,7 @@
 //! validation and lowering into a ready-to-run [`Plan`], payload generators, limits,
 //! and the JSON Schema.
 
+mod draw;
 mod dut;
 mod files;
 mod limits;
@@ -13,6 +14,7 @@ mod payload;
 mod plan;
 mod template;
 
+pub use draw::{Choice, DrawSite, Drawn, Draws, MAX_DRAW_SITES, MAX_ONE_OF};
 pub use dut::{DutKind, DutRules, SkipReason};
 pub use limits::*;
 pub use load::{LoadedScenario, ScenarioError, discover, load_all, load_scenario, parse_scenario};
@@ -21,7 +23,9 @@ pub use payload::{Payload, PayloadError, PayloadGen, parse_hex};
 pub use plan::*;
 pub use template::{AddrPart, ServerAddr, Template};
 
-/// The JSON Schema of the scenario format.
+/// The JSON Schema of the scenario format (every integer may be randomised).
 pub fn json_schema() -> serde_json::Value {
-    serde_json::to_value(schemars::schema_for!(Scenario)).unwrap_or_default()
+    draw::schema_with_ranges(
+        serde_json::to_value(schemars::schema_for!(Scenario)).unwrap_or_default(),
+    )
 }
