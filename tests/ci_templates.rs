@@ -12,7 +12,7 @@ const WSIM: &str = env!("CARGO_BIN_EXE_wsim");
 /// Options the templates use that another branch adds (the DUT transports and server
 /// addresses of the hardware-in-the-loop work). Remove a name once `--help` lists it:
 /// the test fails while a name here already exists, so the list cannot go stale.
-const PENDING_OPTIONS: &[(&str, &str)] = &[("run", "--bind"), ("run", "--advertise-host")];
+const PENDING_OPTIONS: &[(&str, &str)] = &[];
 
 fn templates() -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = std::fs::read_dir("ci")

@@ -197,7 +197,7 @@ fn the_suite_over_rfc2217_gives_the_host_models_verdicts_with_negotiation_and_es
         let _ = a.wait();
     }
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    assert_eq!(s["dut"], "host idf v6.0 client 1.8.0");
+    assert_eq!(s["dut"]["agent"], "host-v6.0-ewc1.8.0");
     assert_eq!(&verdicts(&s), host_verdicts());
     // After the reset, the boot log up to the hello is shown.
     assert!(text(&out).contains("boot: I (31) boot: \u{fffd}\u{fffd}\u{fffd}"), "{}", text(&out));

@@ -26,7 +26,7 @@ fn the_suite_over_a_serial_pty_gives_the_host_models_verdicts() {
     let _ = agent.wait();
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(text(&out).contains(&format!("via serial:{}", path.display())), "{}", text(&out));
-    assert_eq!(s["dut"], "host idf v6.0 client 1.8.0");
+    assert_eq!(s["dut"]["agent"], "host-v6.0-ewc1.8.0");
     assert_eq!(s["complete"], true);
     assert_eq!(&verdicts(&s), host_verdicts());
 }
