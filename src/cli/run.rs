@@ -142,6 +142,7 @@ pub fn dut_site(
         advertise: advertise.map(Into::into),
         chip: None,
         shared_pki: false,
+        fixed_build: None,
     })
 }
 
@@ -386,6 +387,9 @@ pub async fn run_cmd(args: RunArgs) -> i32 {
                     for l in a_log(&a) {
                         eprintln!("boot: {l}");
                     }
+                }
+                if !hello.can("sdkconfig") {
+                    site.fixed_build = hello.build().ok();
                 }
                 eprintln!("DUT: {} (protocol {}, profile {profile})", a_describe(&a), hello.proto);
                 (profile, DutRecord::external(&args.dut, hello, profile), Some(hello.chip.clone()))

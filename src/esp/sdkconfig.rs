@@ -91,6 +91,28 @@ impl Sdkconfig {
         (1000 / u64::from(self.freertos_hz.max(1))).max(1)
     }
 
+    /// Every option, as `KEY=VALUE` lines in [`SDKCONFIG_KEYS`] order.
+    pub fn lines(&self) -> Vec<String> {
+        let yn = |b: bool| if b { "y" } else { "n" }.to_string();
+        let values = [
+            yn(self.esp_tls_insecure),
+            yn(self.esp_tls_skip_server_cert_verify),
+            yn(self.mbedtls_have_time_date),
+            yn(self.ws_client_enable_dynamic_buffer),
+            yn(self.ws_client_separate_tx_lock),
+            self.ws_client_tx_lock_timeout_ms.to_string(),
+            self.freertos_hz.to_string(),
+        ];
+        SDKCONFIG_KEYS.iter().zip(values).map(|(k, v)| format!("{k}={v}")).collect()
+    }
+
+    /// The options of `self` that `build` has otherwise, as `KEY=VALUE` lines of
+    /// `self`'s values.
+    pub fn differences(&self, build: &Sdkconfig) -> Vec<String> {
+        let theirs = build.lines();
+        self.lines().into_iter().filter(|l| !theirs.contains(l)).collect()
+    }
+
     /// The options that differ from the defaults, as `KEY=VALUE` lines (for reports).
     pub fn changed(&self) -> Vec<String> {
         let d = Sdkconfig::default();

@@ -22,6 +22,7 @@ use crate::scenario::{
     ServerExpectationPlan, StepAction, Timeout, World,
 };
 use crate::server::{ConnectionLog, ServerHandle};
+use crate::transport::codes::ErrnoNumbering;
 
 /// What every scenario of a run shares.
 #[derive(Debug, Clone)]
@@ -356,7 +357,8 @@ impl<'a> Exec<'a> {
                     self.recent(client)
                 )));
             };
-            let mut bad = mismatches(x, &e.event, e.digest.as_deref(), self.seed);
+            let errno = ErrnoNumbering::of_chip(self.ctx.site.chip.as_deref().unwrap_or("host"));
+            let mut bad = mismatches(x, &e.event, e.digest.as_deref(), self.seed, errno);
             if let Some(min) = x.after_ms {
                 let waited = self.step_started.elapsed().as_millis() as u64;
                 if waited < min {
@@ -724,6 +726,17 @@ async fn run_plan(loaded: &LoadedScenario, ctx: &RunContext) -> ScenarioReport {
         report.verdict = Verdict::Error;
         report.detail = Some(format!("the scenario's build options: {e}"));
         return report;
+    }
+    if let Some(build) = &ctx.site.fixed_build {
+        let needs = sdkconfig.differences(build);
+        if !needs.is_empty() {
+            report.verdict = Verdict::Skip;
+            report.detail = Some(format!(
+                "needs {}: the DUT was built otherwise and cannot change build options (build it with them to run this scenario)",
+                needs.join(", ")
+            ));
+            return report;
+        }
     }
     // The world's one RNG: masks, handshake keys and every fault draw come from it.
     let rng = SharedRng::seeded(seed);

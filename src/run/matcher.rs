@@ -4,16 +4,32 @@ use sha2::{Digest, Sha256};
 
 use crate::esp::OwnedEvent;
 use crate::scenario::EventExpectation;
+use crate::transport::codes::ErrnoNumbering;
 
 /// The differences between `e` and `x` (empty when it matches); `seed` is the
 /// scenario's, for generated payloads. `digest` is the SHA-256 of a payload the DUT
-/// sent as a digest only (its bytes are then not in `e`).
+/// sent as a digest only (its bytes are then not in `e`). Scenarios state `errno`
+/// values as a device numbers them (newlib's); `errno` says how this DUT numbers them,
+/// and expected values are rewritten into its numbering before they are compared.
 pub fn mismatches(
     x: &EventExpectation,
     e: &OwnedEvent,
     digest: Option<&str>,
     seed: u64,
+    errno: ErrnoNumbering,
 ) -> Vec<String> {
+    let rewritten;
+    let x = if errno == ErrnoNumbering::Newlib {
+        x
+    } else {
+        rewritten = EventExpectation {
+            esp_transport_sock_errno: x.esp_transport_sock_errno.map(|n| errno.from_newlib(n).0),
+            text: x.text.as_deref().map(|t| errno.rewrite_text(t)),
+            text_contains: x.text_contains.as_deref().map(|t| errno.rewrite_text(t)),
+            ..x.clone()
+        };
+        &rewritten
+    };
     if let Some(d) = digest {
         return digest_mismatches(x, e, d, seed);
     }
@@ -87,7 +103,7 @@ pub fn mismatches(
 fn digest_mismatches(x: &EventExpectation, e: &OwnedEvent, digest: &str, seed: u64) -> Vec<String> {
     let stripped =
         EventExpectation { text: None, text_contains: None, data: None, sha256: None, ..x.clone() };
-    let mut out = mismatches(&stripped, e, None, seed);
+    let mut out = mismatches(&stripped, e, None, seed, ErrnoNumbering::Newlib);
     let mut compare = |what: &str, want: &[u8]| {
         let w = sha256_hex(want);
         if w != digest {
@@ -125,4 +141,66 @@ fn hex(v: i32) -> String {
 /// SHA-256 in lower-case hex.
 pub fn sha256_hex(b: &[u8]) -> String {
     Sha256::digest(b).iter().map(|x| format!("{x:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::esp::{ErrorHandle, EventId};
+
+    fn expectation(text: &str, sock_errno: i32) -> EventExpectation {
+        EventExpectation {
+            event: EventId::Error,
+            op_code: None,
+            fin: None,
+            data_len: None,
+            payload_len: None,
+            payload_offset: None,
+            close_status_code: None,
+            error_type: None,
+            esp_tls_last_esp_err: None,
+            esp_tls_stack_err: None,
+            esp_tls_cert_verify_flags: None,
+            esp_ws_handshake_status_code: None,
+            esp_transport_sock_errno: Some(sock_errno),
+            text: Some(text.into()),
+            text_contains: Some("errno=".into()),
+            data: None,
+            sha256: None,
+            within_ms: 1000,
+            after_ms: None,
+            shown: String::new(),
+        }
+    }
+
+    fn error_event(text: &str, sock_errno: i32) -> OwnedEvent {
+        OwnedEvent {
+            event: EventId::Error,
+            op_code: 0,
+            fin: false,
+            data_len: text.len(),
+            payload_len: 0,
+            payload_offset: 0,
+            error_handle: ErrorHandle {
+                esp_transport_sock_errno: sock_errno,
+                ..Default::default()
+            },
+            close_status_code: 0,
+            data: text.as_bytes().to_vec(),
+        }
+    }
+
+    #[test]
+    fn a_linux_dut_is_held_to_glibcs_errno_numbers_and_a_device_to_newlibs() {
+        let x = expectation("connect failed, errno=119", 116);
+        let linux = error_event("connect failed, errno=115", 110);
+        let device = error_event("connect failed, errno=119", 116);
+        assert!(mismatches(&x, &linux, None, 0, ErrnoNumbering::Linux).is_empty());
+        assert!(mismatches(&x, &device, None, 0, ErrnoNumbering::Newlib).is_empty());
+        let bad = mismatches(&x, &device, None, 0, ErrnoNumbering::Linux);
+        assert_eq!(bad.len(), 2, "{bad:?}");
+        assert!(bad[0].contains("expected 110, got 116"), "{bad:?}");
+        assert!(bad[1].contains(r#"expected "connect failed, errno=115""#), "{bad:?}");
+        assert_eq!(mismatches(&x, &linux, None, 0, ErrnoNumbering::Newlib).len(), 2);
+    }
 }

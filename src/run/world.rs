@@ -58,6 +58,9 @@ pub struct DutSite {
     /// The run's PKI is one the agent was given (`wsim run --pki DIR`): certificates
     /// go by name to an agent with the `pki` ability.
     pub shared_pki: bool,
+    /// The build of an external DUT that cannot change its build options (no
+    /// `sdkconfig` ability): scenarios that need other options are skipped.
+    pub fixed_build: Option<crate::esp::Sdkconfig>,
 }
 
 impl DutSite {

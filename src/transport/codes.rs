@@ -104,3 +104,116 @@ pub fn errno_of(err: &std::io::Error) -> i32 {
         _ => EIO,
     }
 }
+
+/// How a DUT numbers `errno` values. Scenarios, the model and a device use newlib's
+/// numbers (ESP-IDF's lwIP sets the C library's `errno`); the C client built for
+/// ESP-IDF's `linux` target runs on the host's sockets and reports glibc's, which
+/// differ for most socket errors (EINPROGRESS is 119 on a device, 115 on Linux).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ErrnoNumbering {
+    /// newlib's numbers: the model and every chip.
+    #[default]
+    Newlib,
+    /// glibc's numbers: the `linux` target.
+    Linux,
+}
+
+/// newlib's socket `errno` numbers and glibc's for the same names.
+const NEWLIB_TO_LINUX: [(&str, i32, i32); 25] = [
+    ("ECONNRESET", 104, 104),
+    ("ENOBUFS", 105, 105),
+    ("EAFNOSUPPORT", 106, 97),
+    ("EPROTOTYPE", 107, 91),
+    ("ENOTSOCK", 108, 88),
+    ("ENOPROTOOPT", 109, 92),
+    ("ESHUTDOWN", 110, 108),
+    ("ECONNREFUSED", 111, 111),
+    ("EADDRINUSE", 112, 98),
+    ("ECONNABORTED", 113, 103),
+    ("ENETUNREACH", 114, 101),
+    ("ENETDOWN", 115, 100),
+    ("ETIMEDOUT", 116, 110),
+    ("EHOSTDOWN", 117, 112),
+    ("EHOSTUNREACH", 118, 113),
+    ("EINPROGRESS", 119, 115),
+    ("EALREADY", 120, 114),
+    ("EDESTADDRREQ", 121, 89),
+    ("EMSGSIZE", 122, 90),
+    ("EPROTONOSUPPORT", 123, 93),
+    ("EADDRNOTAVAIL", 125, 99),
+    ("ENETRESET", 126, 102),
+    ("EISCONN", 127, 106),
+    ("ENOTCONN", 128, 107),
+    ("EOPNOTSUPP", 95, 95),
+];
+
+impl ErrnoNumbering {
+    /// The numbering of a DUT whose hello names `chip`.
+    pub fn of_chip(chip: &str) -> ErrnoNumbering {
+        if chip == "linux" { ErrnoNumbering::Linux } else { ErrnoNumbering::Newlib }
+    }
+
+    /// This DUT's number for the error newlib numbers `n`, with its name when the two
+    /// numberings differ (numbers outside the socket errors are the same in both).
+    pub fn from_newlib(self, n: i32) -> (i32, Option<&'static str>) {
+        if self == ErrnoNumbering::Newlib {
+            return (n, None);
+        }
+        match NEWLIB_TO_LINUX.iter().find(|(_, newlib, _)| *newlib == n) {
+            Some((name, _, linux)) if *linux != n => (*linux, Some(name)),
+            _ => (n, None),
+        }
+    }
+
+    /// `text` with every `errno=N` (N in newlib's numbering, as the model prints it)
+    /// rewritten in this DUT's numbering.
+    pub fn rewrite_text(self, text: &str) -> String {
+        if self == ErrnoNumbering::Newlib {
+            return text.to_string();
+        }
+        let mut out = String::with_capacity(text.len());
+        let mut rest = text;
+        while let Some(i) = rest.find("errno=") {
+            let (head, tail) = rest.split_at(i + "errno=".len());
+            out.push_str(head);
+            let digits = tail.bytes().take_while(u8::is_ascii_digit).count();
+            match tail[..digits].parse::<i32>() {
+                Ok(n) => out.push_str(&self.from_newlib(n).0.to_string()),
+                Err(_) => out.push_str(&tail[..digits]),
+            }
+            rest = &tail[digits..];
+        }
+        out.push_str(rest);
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_linux_dut_numbers_socket_errors_as_glibc_does() {
+        let l = ErrnoNumbering::Linux;
+        assert_eq!(l.from_newlib(EINPROGRESS), (115, Some("EINPROGRESS")));
+        assert_eq!(l.from_newlib(ETIMEDOUT), (110, Some("ETIMEDOUT")));
+        assert_eq!(l.from_newlib(ENOTCONN), (107, Some("ENOTCONN")));
+        assert_eq!(l.from_newlib(ECONNRESET), (104, None));
+        assert_eq!(l.from_newlib(0), (0, None));
+        assert_eq!(ErrnoNumbering::Newlib.from_newlib(EINPROGRESS), (119, None));
+        assert_eq!(ErrnoNumbering::of_chip("linux"), l);
+        assert_eq!(ErrnoNumbering::of_chip("esp32s3"), ErrnoNumbering::Newlib);
+    }
+
+    #[test]
+    fn texts_are_rewritten_at_every_errno_and_nowhere_else() {
+        let l = ErrnoNumbering::Linux;
+        assert_eq!(
+            l.rewrite_text("failed with -1, tls_flags=0, errno=119"),
+            "failed with -1, tls_flags=0, errno=115"
+        );
+        assert_eq!(l.rewrite_text("errno=116 then errno=104;"), "errno=110 then errno=104;");
+        assert_eq!(l.rewrite_text("errno= errno=x code=119"), "errno= errno=x code=119");
+        assert_eq!(ErrnoNumbering::Newlib.rewrite_text("errno=119"), "errno=119");
+    }
+}
