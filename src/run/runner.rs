@@ -45,6 +45,24 @@ pub struct RunOptions {
     pub site: DutSite,
 }
 
+impl RunOptions {
+    /// What reports say about a run with these options whose (first) seed is `seed`.
+    pub(super) fn run_info(&self, seed: u64) -> RunInfo {
+        RunInfo {
+            tool_version: env!("CARGO_PKG_VERSION").to_string(),
+            dut: Box::new(
+                self.dut_record
+                    .clone()
+                    .unwrap_or_else(|| DutRecord::host(self.profile, &self.sdkconfig)),
+            ),
+            profile: self.profile.name().to_string(),
+            seed,
+            world: self.world.name().to_string(),
+            sdkconfig: self.sdkconfig.changed(),
+        }
+    }
+}
+
 /// Which scenarios a run takes.
 #[derive(Debug, Clone, Default)]
 pub struct Selection {
@@ -247,19 +265,7 @@ pub async fn run_until(
     let wall0 = Instant::now();
     // The global CA store holds the run's test CA, for `use_global_ca_store`.
     set_global_ca_store(CertSource::Pem(pki.ca.cert_pem.clone().into_bytes()));
-    let info = RunInfo {
-        tool_version: env!("CARGO_PKG_VERSION").to_string(),
-        dut: Box::new(
-            options
-                .dut_record
-                .clone()
-                .unwrap_or_else(|| DutRecord::host(options.profile, &options.sdkconfig)),
-        ),
-        profile: options.profile.name().to_string(),
-        seed: options.seed,
-        world: options.world.name().to_string(),
-        sdkconfig: options.sdkconfig.changed(),
-    };
+    let info = options.run_info(options.seed);
     let mut ids: Vec<String> = scenarios.iter().map(|s| s.id.clone()).collect();
     ids.sort();
     let _ = tx.send(RunEvent::RunStarted { info, total: scenarios.len(), ids });

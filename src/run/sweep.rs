@@ -13,7 +13,6 @@ use super::events::{RunInfo, ScenarioReport, Verdict};
 use super::execute::RunContext;
 use super::runner::{Identity, RunOptions, StopSignal, run_on_own_runtime};
 use crate::certs::TestPki;
-use crate::report::DutRecord;
 use crate::scenario::{LoadedScenario, World};
 use crate::text::panic_message;
 use crate::transport::{CertSource, set_global_ca_store};
@@ -145,19 +144,7 @@ pub async fn sweep(
     let wall0 = Instant::now();
     set_global_ca_store(CertSource::Pem(pki.ca.cert_pem.clone().into_bytes()));
     scenarios.sort_by(|a, b| a.id.cmp(&b.id));
-    let info = RunInfo {
-        tool_version: env!("CARGO_PKG_VERSION").to_string(),
-        dut: Box::new(
-            options
-                .dut_record
-                .clone()
-                .unwrap_or_else(|| DutRecord::host(options.profile, &options.sdkconfig)),
-        ),
-        profile: options.profile.name().to_string(),
-        seed: seeds.start,
-        world: options.world.name().to_string(),
-        sdkconfig: options.sdkconfig.changed(),
-    };
+    let info = options.run_info(seeds.start);
     let ids = scenarios.iter().map(|s| s.id.clone()).collect();
     let _ = tx.send(SweepEvent::Started { info, ids, seeds }).await;
     let ctx = RunContext {
