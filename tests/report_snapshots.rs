@@ -175,7 +175,13 @@ fn interrupted_run() {
         std::thread::sleep(Duration::from_millis(50));
     }
     let out = child.wait_with_output().unwrap();
-    assert_eq!(out.status.code(), Some(wsim::exit::INTERRUPTED));
+    assert_eq!(
+        out.status.code(),
+        Some(wsim::exit::INTERRUPTED),
+        "stdout:\n{}\nsummary.json:\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        std::fs::read_to_string(dir.join("summary.json")).unwrap_or_default()
+    );
     let summary: Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap();
     let mut s = settings();
