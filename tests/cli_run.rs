@@ -595,3 +595,42 @@ fn when_reports_cannot_be_written_mid_run_every_verdict_still_reaches_stdout() {
     assert!(t.contains("error: cannot write"), "{t}");
     assert!(t.contains("could not be written"), "{t}");
 }
+
+/// The rerun line printed for a failure reproduces it alone, also when the run loaded a
+/// folder (the scenario's id, which is mixed into its seed, stays the same).
+#[test]
+fn the_printed_rerun_line_reproduces_a_failure_from_a_folder() {
+    let root = tmp("rerun");
+    std::fs::create_dir_all(root.join("sub")).unwrap();
+    std::fs::copy("tests/fixtures/sweeps/partly-failing.toml", root.join("sub/drawn.toml"))
+        .unwrap();
+    let reports = tmp("rerun-reports");
+    let failing = (0..64u64).find_map(|seed| {
+        let dir = reports.join(seed.to_string());
+        let o = wsim(&[
+            "run",
+            root.to_str().unwrap(),
+            "--seed",
+            &seed.to_string(),
+            "--report-dir",
+            dir.to_str().unwrap(),
+        ]);
+        (o.status.code() == Some(wsim::exit::FAILED)).then(|| text(&o))
+    });
+    let out = failing.expect("one of 64 seeds draws a latency over the 200 ms bound");
+    let line = out.lines().find_map(|l| l.strip_prefix("rerun: ")).expect("a rerun line");
+    assert!(line.contains("--filter sub/drawn"), "{line}");
+    let detail =
+        |o: &str| o.lines().skip_while(|l| !l.starts_with("--- ")).nth(1).map(str::to_owned);
+    let words: Vec<&str> = line.split_whitespace().collect();
+    assert_eq!(words[..2], ["wsim", "run"], "{line}");
+    let again = Command::new(env!("CARGO_BIN_EXE_wsim"))
+        .args(&words[1..])
+        .args(["--report-dir", reports.join("again").to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(again.status.code(), Some(wsim::exit::FAILED), "{}", text(&again));
+    assert_eq!(detail(&text(&again)), detail(&out), "the same failure");
+    let _ = std::fs::remove_dir_all(&root);
+    let _ = std::fs::remove_dir_all(&reports);
+}

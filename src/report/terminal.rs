@@ -28,6 +28,27 @@ impl Default for Terminal {
 }
 
 impl Terminal {
+    /// The command that reruns `r` alone exactly: its id (mixed into its seed) kept by
+    /// naming the folder it was loaded from, and the run's seed, world, profile, build
+    /// options and DUT.
+    fn rerun(&self, r: &ScenarioReport) -> String {
+        let Some(i) = &self.info else { return super::rerun_command(&r.file, &r.id, 0, &[]) };
+        let mut flags = Vec::new();
+        if i.world != "sim" {
+            flags.extend(["--world".to_string(), i.world.clone()]);
+        }
+        if i.profile != "idf6" {
+            flags.extend(["--profile".to_string(), i.profile.clone()]);
+        }
+        for l in &i.sdkconfig {
+            flags.extend(["--sdkconfig".to_string(), l.clone()]);
+        }
+        if i.dut.kind.is_external() {
+            flags.extend(["--dut".to_string(), i.dut.link.clone()]);
+        }
+        super::rerun_command(&r.file, &r.id, i.seed, &flags)
+    }
+
     /// A reporter for this process: the bar draws only when stderr is a terminal; the
     /// per-scenario lines go to stdout unless stdout and stderr are both terminals.
     pub fn new() -> Self {
@@ -142,12 +163,7 @@ impl Terminal {
             for r in &bad {
                 writeln!(out, "\n--- {} [{}] {}", r.id, r.verdict.label(), r.name)?;
                 writeln!(out, "{}", r.detail.as_deref().unwrap_or("(no detail)"))?;
-                writeln!(
-                    out,
-                    "rerun: wsim run {} --seed {}",
-                    r.file.display(),
-                    self.info.as_ref().map_or(0, |i| i.seed)
-                )?;
+                writeln!(out, "rerun: {}", self.rerun(r))?;
             }
         }
         let c = Counts::of(reports);
