@@ -123,19 +123,23 @@ pub fn parse(head: &[u8]) -> Result<Request, RequestError> {
     Ok(Request { raw: raw.clone(), path, query, headers })
 }
 
+fn hex_digit(c: u8) -> Option<u8> {
+    (c as char).to_digit(16).map(|d| d as u8)
+}
+
 fn percent_decode(s: &str) -> String {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
         match b[i] {
-            b'%' if i + 2 < b.len() => match u8::from_str_radix(&s[i + 1..i + 3], 16) {
-                Ok(v) => {
-                    out.push(v);
+            b'%' if i + 2 < b.len() => match (hex_digit(b[i + 1]), hex_digit(b[i + 2])) {
+                (Some(h), Some(l)) => {
+                    out.push(h << 4 | l);
                     i += 3;
                     continue;
                 }
-                Err(_) => out.push(b'%'),
+                _ => out.push(b'%'),
             },
             b'+' => out.push(b' '),
             c => out.push(c),
@@ -148,6 +152,14 @@ fn percent_decode(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn percent_escapes_decode_bytewise_and_a_broken_one_stays_literal() {
+        assert_eq!(percent_decode("a%20b+c%2Fd"), "a b c/d");
+        assert_eq!(percent_decode("%a\u{e9}x"), "%a\u{e9}x");
+        assert_eq!(percent_decode("%zz%4"), "%zz%4");
+        assert_eq!(percent_decode("%C3%A9"), "\u{e9}");
+    }
 
     #[tokio::test]
     async fn a_request_is_read_with_its_query_and_what_follows() {

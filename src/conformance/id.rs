@@ -67,11 +67,34 @@ impl fmt::Display for Pattern {
 }
 
 /// Glob with `*` only; `whole` requires the text to end where the pattern does.
+/// Linear in the text for each `*` retried (no recursion), so a peer's long text cannot
+/// make it explode.
 fn glob(p: &[u8], t: &[u8], whole: bool) -> bool {
-    match p.split_first() {
-        None => !whole || t.is_empty(),
-        Some((b'*', rest)) => (0..=t.len()).any(|i| glob(rest, &t[i..], whole)),
-        Some((c, rest)) => t.first() == Some(c) && glob(rest, &t[1..], whole),
+    let (mut pi, mut ti) = (0, 0);
+    // The last `*` seen and where in the text its match currently ends.
+    let mut star: Option<(usize, usize)> = None;
+    loop {
+        if pi < p.len() && p[pi] == b'*' {
+            star = Some((pi, ti));
+            pi += 1;
+            continue;
+        }
+        if pi == p.len() && (!whole || ti == t.len()) {
+            return true;
+        }
+        if pi < p.len() && ti < t.len() && p[pi] == t[ti] {
+            pi += 1;
+            ti += 1;
+            continue;
+        }
+        match star {
+            Some((sp, st)) if st < t.len() => {
+                star = Some((sp, st + 1));
+                pi = sp + 1;
+                ti = st + 1;
+            }
+            _ => return false,
+        }
     }
 }
 
@@ -101,5 +124,18 @@ mod tests {
         assert!(Pattern::new("6.*.1").matches_prefix("6.12.1"));
         assert!(!Pattern::new("6.*.1").matches_all("6.12.10"));
         assert!(Pattern::new("6.*.1").matches_all("6.12.1"));
+        assert!(Pattern::new("*a*b").matches_all("xaxxab"));
+        assert!(!Pattern::new("*a*b").matches_all("xaxxabc"));
+        assert!(Pattern::new("*a*b").matches_prefix("xaxxabc"));
+        assert!(Pattern::new("a*b*c").matches_all("abbbcbc"));
+        assert!(!Pattern::new("a*b*c").matches_all("acb"));
+        assert!(Pattern::new("**").matches_all(""));
+    }
+
+    #[test]
+    fn many_stars_against_a_long_agent_name_do_not_backtrack_exponentially() {
+        let long = "-".repeat(16_000);
+        assert!(!Pattern::new("*-*-*-*-*x").matches_all(&long));
+        assert!(Pattern::new("*-*-*-*-*-").matches_all(&long));
     }
 }

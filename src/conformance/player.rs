@@ -64,7 +64,13 @@ pub struct CaseRecord {
     pub wirelog: Vec<Value>,
 }
 
+/// PONGs not yet written to a peer above which its PINGs are no longer answered and
+/// its connection is dropped (each PONG is at most 127 bytes: about 1 MiB).
+const MAX_UNREAD_REPLIES: usize = 8192;
+
 enum Out {
+    /// A PONG answering the peer's PING.
+    Reply(Vec<u8>),
     Bytes(Vec<u8>, bool),
     Chopped(Vec<u8>, usize),
     Shutdown,
@@ -110,6 +116,11 @@ struct Conn<'a> {
     got_close: bool,
     failed: bool,
     drop_now: bool,
+    /// PONGs handed to the writer and not yet written: a peer that pings and never
+    /// reads makes them pile up.
+    pending_replies: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    /// The frame being written is such a reply.
+    writing_reply: bool,
     wirelog: bool,
     seq: Option<Seq>,
     t0: Instant,
@@ -142,7 +153,8 @@ where
     *rec.tx_octet_stats.entry(rec.http_response.len()).or_default() += 1;
     rec.obs.open = true;
     let (tx, rx) = mpsc::unbounded_channel();
-    let writer = tokio::spawn(write_loop(wr, rx));
+    let pending_replies = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let writer = tokio::spawn(write_loop(wr, rx, pending_replies.clone()));
     let mut c = Conn {
         case,
         rec,
@@ -156,6 +168,8 @@ where
         got_close: false,
         failed: false,
         drop_now: false,
+        pending_replies,
+        writing_reply: false,
         wirelog: case.wirelog,
         seq: None,
         t0: Instant::now(),
@@ -198,9 +212,18 @@ async fn sleep_until_opt(t: Option<Instant>) {
     }
 }
 
-async fn write_loop<W: AsyncWrite + Unpin>(mut wr: W, mut rx: mpsc::UnboundedReceiver<Out>) {
+async fn write_loop<W: AsyncWrite + Unpin>(
+    mut wr: W,
+    mut rx: mpsc::UnboundedReceiver<Out>,
+    pending_replies: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+) {
     while let Some(o) = rx.recv().await {
         let ok = match o {
+            Out::Reply(b) => {
+                let r = wr.write_all(&b).await.is_ok();
+                pending_replies.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+                r
+            }
             Out::Bytes(b, sync) => {
                 let r = wr.write_all(&b).await.is_ok();
                 if sync {
@@ -285,7 +308,13 @@ impl Conn<'_> {
                 *self.rec.tx_octet_stats.entry(bytes.len()).or_default() += 1;
                 let row = json!(["TO", [bytes.len(), hex_head(&bytes, bytes.len())], sync]);
                 self.log(row);
-                let _ = self.out.send(Out::Bytes(bytes, sync));
+                let out = if self.writing_reply {
+                    self.pending_replies.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    Out::Reply(bytes)
+                } else {
+                    Out::Bytes(bytes, sync)
+                };
+                let _ = self.out.send(out);
             }
         }
     }
@@ -632,7 +661,15 @@ impl Conn<'_> {
         }
         match h.opcode {
             Opcode::Ping => {
+                let unread = self.pending_replies.load(std::sync::atomic::Ordering::SeqCst);
+                if unread >= MAX_UNREAD_REPLIES {
+                    // The peer pings and does not read: its PONGs would queue without
+                    // end, so its connection is dropped instead.
+                    self.drop_now = true;
+                    return;
+                }
                 if !self.sent_close {
+                    self.writing_reply = true;
                     self.send_frame(&FrameSpec {
                         opcode: 10,
                         payload: f.control.clone(),
@@ -641,6 +678,7 @@ impl Conn<'_> {
                         chop: None,
                         sync: false,
                     });
+                    self.writing_reply = false;
                 }
                 self.record(Event::Ping(Payload::of(&f.control)));
             }
@@ -832,6 +870,29 @@ mod tests {
             0x81, 0x00, 0x88, 0x0c, 0x03, 0xe9, b'G', b'o', b'i', b'n', b'g', b' ', b'A', b'w',
             b'a', b'y'
         ]));
+    }
+
+    /// A peer that floods PINGs and never reads is dropped once its unread PONGs reach
+    /// the bound, instead of queueing replies without end.
+    #[tokio::test(start_paused = true)]
+    async fn a_peer_that_pings_and_never_reads_is_dropped() {
+        let (server, mut client) = duplex(4096);
+        let flood = tokio::spawn(async move {
+            let ping = masked(9, b"0123456789");
+            for _ in 0..(MAX_UNREAD_REPLIES + 2000) {
+                if client.write_all(&ping).await.is_err() {
+                    break;
+                }
+            }
+            client
+        });
+        let rec = play(case("1.1.1"), server, &request(), Vec::new(), &[100]).await;
+        assert!(rec.obs.dropped_by_me, "dropped");
+        assert!(!rec.obs.was_clean);
+        // At once, not by the case's own kill and close-handshake timeout later.
+        assert!(!rec.was_close_handshake_timeout);
+        assert_eq!(rec.duration_ms, 0);
+        drop(flood.await.unwrap());
     }
 
     /// An echo, then the fuzzer's close (finishWhenDone) answered: clean, code 1000.

@@ -161,9 +161,12 @@ pub async fn sweep(
     let scenarios = Arc::new(scenarios);
     let next = Arc::new(AtomicU64::new(0));
     let halted = Arc::new(AtomicBool::new(false));
+    // A run dropped because Ctrl-C cut it short (the seed then has no verdict).
+    let cut_short = Arc::new(AtomicBool::new(false));
     let mut workers = tokio::task::JoinSet::new();
     for _ in 0..options.jobs.max(1).min(total.max(1) as usize) {
         let (scenarios, next, halted) = (scenarios.clone(), next.clone(), halted.clone());
+        let cut_short = cut_short.clone();
         let (ctx, stop, tx) = (ctx.clone(), stop.clone(), tx.clone());
         let fail_fast = options.fail_fast;
         workers.spawn_blocking(move || {
@@ -193,6 +196,7 @@ pub async fn sweep(
                 if stop.is_stopped()
                     && report.detail.as_deref().is_some_and(|d| d.starts_with("interrupted"))
                 {
+                    cut_short.store(true, Ordering::SeqCst);
                     return;
                 }
                 if fail_fast && matches!(report.verdict, Verdict::Fail | Verdict::Error) {
@@ -212,7 +216,8 @@ pub async fn sweep(
             return Err(format!("internal error in wsim: a sweep worker failed: {e}"));
         }
     }
-    let interrupted = stop.is_stopped() && next.load(Ordering::SeqCst) < total;
+    let interrupted = stop.is_stopped()
+        && (cut_short.load(Ordering::SeqCst) || next.load(Ordering::SeqCst) < total);
     let stopped_at_failure = halted.load(Ordering::SeqCst) && !interrupted;
     let _ = tx
         .send(SweepEvent::Finished {

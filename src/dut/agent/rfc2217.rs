@@ -237,8 +237,16 @@ pub async fn connect(target: &Rfc2217Target, reset: bool) -> Result<Rfc2217Link,
     // What the server says besides data, while the negotiation listens.
     let (ev_tx, mut ev_rx) = mpsc::channel::<Control>(64);
     let reply_tx = ctl_tx.clone();
+    // Until the line is set up, data is the tail of whatever the port printed before
+    // (no hello can be in it yet): dropped, so it cannot stall the parser the
+    // negotiation listens through.
+    let negotiating = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let negotiating_in = negotiating.clone();
     let inbound = tokio::spawn(async move {
         let mut p = Parser::default();
+        // Each unwanted option is refused once, so a server repeating it cannot queue
+        // refusals without end.
+        let mut refused = [[false; 256]; 2];
         let mut buf = vec![0u8; 4096];
         let (mut data, mut ctl) = (Vec::new(), Vec::new());
         loop {
@@ -254,17 +262,32 @@ pub async fn connect(target: &Rfc2217Target, reset: bool) -> Result<Rfc2217Link,
                     let wanted = matches!(opt, BINARY | SGA | COM_PORT_OPTION);
                     // Options not asked for are refused; answers to ours need no reply.
                     match cmd {
-                        DO if !wanted => {
+                        DO if !wanted && !refused[0][usize::from(opt)] => {
+                            refused[0][usize::from(opt)] = true;
                             let _ = reply_tx.send(vec![IAC, WONT, opt]);
                         }
-                        WILL if !wanted => {
+                        WILL if !wanted && !refused[1][usize::from(opt)] => {
+                            refused[1][usize::from(opt)] = true;
                             let _ = reply_tx.send(vec![IAC, DONT, opt]);
                         }
                         _ => {}
                     }
                 }
-                // Nobody listens once the negotiation is over: dropped then.
-                let _ = ev_tx.try_send(c);
+                // Only what the negotiation waits for (the answer to COM-PORT-OPTION and
+                // the baud rate's confirmation), so notifications cannot crowd it out;
+                // nobody listens once the negotiation is over: dropped then.
+                let needed = match &c {
+                    Control::Option(_, opt) => *opt == COM_PORT_OPTION,
+                    Control::Sub(s) => {
+                        s.len() >= 2 && s[0] == COM_PORT_OPTION && s[1] == SET_BAUDRATE + 100
+                    }
+                };
+                if needed {
+                    let _ = ev_tx.try_send(c);
+                }
+            }
+            if negotiating_in.load(std::sync::atomic::Ordering::SeqCst) {
+                continue;
             }
             if !data.is_empty() && pump_w.write_all(&data).await.is_err() {
                 return;
@@ -330,6 +353,7 @@ pub async fn connect(target: &Rfc2217Target, reset: bool) -> Result<Rfc2217Link,
     send(subnegotiation(SET_PARITY, &[1]))?;
     send(subnegotiation(SET_STOPSIZE, &[1]))?;
     send(subnegotiation(SET_CONTROL, &[CONTROL_NO_FLOW]))?;
+    negotiating.store(false, std::sync::atomic::Ordering::SeqCst);
     if reset {
         for (value, pause) in [
             (CONTROL_DTR_OFF, Duration::ZERO),
