@@ -454,7 +454,7 @@ pub async fn run_cmd(args: RunArgs) -> i32 {
         sdkconfig,
     };
     if let Some(seeds) = sweep_seeds {
-        let flags = rerun_flags(&args, profile);
+        let flags = options.run_info(seeds.start).rerun_flags();
         let sweep = super::sweep::Sweep { scenarios: selected, options, seeds, pki, flags };
         return super::sweep::sweep_cmd(sweep, reports, baseline).await;
     }
@@ -559,17 +559,6 @@ fn a_log(a: &AgentDut) -> Vec<String> {
 }
 
 /// The flags a rerun of one seed needs besides the file, seed and filter.
-fn rerun_flags(args: &RunArgs, profile: Profile) -> Vec<String> {
-    let mut f = Vec::new();
-    if profile != Profile::Idf6 {
-        f.extend(["--profile".to_string(), profile.name().to_string()]);
-    }
-    for l in &args.sdkconfig {
-        f.extend(["--sdkconfig".to_string(), l.clone()]);
-    }
-    f
-}
-
 fn a_describe(a: &AgentDut) -> String {
     use wsim::dut::Dut;
     a.describe()

@@ -32,21 +32,10 @@ impl Terminal {
     /// naming the folder it was loaded from, and the run's seed, world, profile, build
     /// options and DUT.
     fn rerun(&self, r: &ScenarioReport) -> String {
-        let Some(i) = &self.info else { return super::rerun_command(&r.file, &r.id, 0, &[]) };
-        let mut flags = Vec::new();
-        if i.world != "sim" {
-            flags.extend(["--world".to_string(), i.world.clone()]);
+        match &self.info {
+            Some(i) => super::rerun_command(&r.file, &r.id, i.seed, &i.rerun_flags()),
+            None => super::rerun_command(&r.file, &r.id, 0, &[]),
         }
-        if i.profile != "idf6" {
-            flags.extend(["--profile".to_string(), i.profile.clone()]);
-        }
-        for l in &i.sdkconfig {
-            flags.extend(["--sdkconfig".to_string(), l.clone()]);
-        }
-        if i.dut.kind.is_external() {
-            flags.extend(["--dut".to_string(), i.dut.link.clone()]);
-        }
-        super::rerun_command(&r.file, &r.id, i.seed, &flags)
     }
 
     /// A reporter for this process: the bar draws only when stderr is a terminal; the

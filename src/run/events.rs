@@ -202,6 +202,27 @@ pub struct RunInfo {
     pub sdkconfig: Vec<String>,
 }
 
+impl RunInfo {
+    /// The flags a rerun of one scenario needs besides its file, seed and filter: the
+    /// world, profile, build options and DUT when they are not the defaults.
+    pub fn rerun_flags(&self) -> Vec<String> {
+        let mut flags = Vec::new();
+        if self.world != "sim" {
+            flags.extend(["--world".to_string(), self.world.clone()]);
+        }
+        if self.profile != "idf6" {
+            flags.extend(["--profile".to_string(), self.profile.clone()]);
+        }
+        for l in &self.sdkconfig {
+            flags.extend(["--sdkconfig".to_string(), l.clone()]);
+        }
+        if self.dut.kind.is_external() {
+            flags.extend(["--dut".to_string(), self.dut.link.clone()]);
+        }
+        flags
+    }
+}
+
 /// The stream the runner emits; reporters consume it.
 #[derive(Debug, Clone)]
 pub enum RunEvent {

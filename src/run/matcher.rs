@@ -18,20 +18,9 @@ pub fn mismatches(
     seed: u64,
     errno: ErrnoNumbering,
 ) -> Vec<String> {
-    let rewritten;
-    let x = if errno == ErrnoNumbering::Newlib {
-        x
-    } else {
-        rewritten = EventExpectation {
-            esp_transport_sock_errno: x.esp_transport_sock_errno.map(|n| errno.from_newlib(n).0),
-            text: x.text.as_deref().map(|t| errno.rewrite_text(t)),
-            text_contains: x.text_contains.as_deref().map(|t| errno.rewrite_text(t)),
-            ..x.clone()
-        };
-        &rewritten
-    };
+    let want_text = x.text.as_deref().map(|t| errno.rewrite_text(t));
     if let Some(d) = digest {
-        return digest_mismatches(x, e, d, seed);
+        return digest_mismatches(x, want_text.as_deref(), e, d, seed, errno);
     }
     let mut out = Vec::new();
     let mut check = |field: &str, want: Option<String>, got: String| {
@@ -68,13 +57,13 @@ pub fn mismatches(
     );
     check(
         "esp_transport_sock_errno",
-        x.esp_transport_sock_errno.map(|v| v.to_string()),
+        x.esp_transport_sock_errno.map(|v| errno.from_newlib(v).0.to_string()),
         h.esp_transport_sock_errno.to_string(),
     );
     let text = String::from_utf8_lossy(&e.data).into_owned();
-    check("text", x.text.as_ref().map(|t| format!("{t:?}")), format!("{text:?}"));
-    if let Some(sub) = &x.text_contains
-        && !text.contains(sub.as_str())
+    check("text", want_text.map(|t| format!("{t:?}")), format!("{text:?}"));
+    if let Some(sub) = x.text_contains.as_deref().map(|t| errno.rewrite_text(t))
+        && !text.contains(&*sub)
     {
         out.push(format!("text: expected to contain {sub:?}, got {text:?}"));
     }
@@ -99,11 +88,19 @@ pub fn mismatches(
     out
 }
 
-/// As [`mismatches`], for an event whose payload came as `digest` only.
-fn digest_mismatches(x: &EventExpectation, e: &OwnedEvent, digest: &str, seed: u64) -> Vec<String> {
+/// As [`mismatches`], for an event whose payload came as `digest` only; `want_text` is
+/// the expected text in the DUT's errno numbering.
+fn digest_mismatches(
+    x: &EventExpectation,
+    want_text: Option<&str>,
+    e: &OwnedEvent,
+    digest: &str,
+    seed: u64,
+    errno: ErrnoNumbering,
+) -> Vec<String> {
     let stripped =
         EventExpectation { text: None, text_contains: None, data: None, sha256: None, ..x.clone() };
-    let mut out = mismatches(&stripped, e, None, seed, ErrnoNumbering::Newlib);
+    let mut out = mismatches(&stripped, e, None, seed, errno);
     let mut compare = |what: &str, want: &[u8]| {
         let w = sha256_hex(want);
         if w != digest {
@@ -114,7 +111,7 @@ fn digest_mismatches(x: &EventExpectation, e: &OwnedEvent, digest: &str, seed: u
             ));
         }
     };
-    if let Some(t) = &x.text {
+    if let Some(t) = want_text {
         compare("text", t.as_bytes());
     }
     if let Some(p) = &x.data {

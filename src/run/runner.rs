@@ -47,7 +47,7 @@ pub struct RunOptions {
 
 impl RunOptions {
     /// What reports say about a run with these options whose (first) seed is `seed`.
-    pub(super) fn run_info(&self, seed: u64) -> RunInfo {
+    pub fn run_info(&self, seed: u64) -> RunInfo {
         RunInfo {
             tool_version: env!("CARGO_PKG_VERSION").to_string(),
             dut: Box::new(

@@ -167,9 +167,9 @@ impl ErrnoNumbering {
 
     /// `text` with every `errno=N` (N in newlib's numbering, as the model prints it)
     /// rewritten in this DUT's numbering.
-    pub fn rewrite_text(self, text: &str) -> String {
-        if self == ErrnoNumbering::Newlib {
-            return text.to_string();
+    pub fn rewrite_text(self, text: &str) -> std::borrow::Cow<'_, str> {
+        if self == ErrnoNumbering::Newlib || !text.contains("errno=") {
+            return std::borrow::Cow::Borrowed(text);
         }
         let mut out = String::with_capacity(text.len());
         let mut rest = text;
@@ -184,7 +184,7 @@ impl ErrnoNumbering {
             rest = &tail[digits..];
         }
         out.push_str(rest);
-        out
+        std::borrow::Cow::Owned(out)
     }
 }
 
